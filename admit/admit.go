@@ -1,0 +1,139 @@
+// Package admit is the vocabulary of the rules: the request a rule sees, the environment it
+// reads, and the result it returns (denials, warnings and patch operations, each tagged with
+// its rule ID). Rules are plain functions in mutators/ and validators/; package webhook
+// connects them to HTTP.
+package admit
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	storagev1 "k8s.io/api/storage/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+
+	"github.com/hcistorage/storage-webhook/cluster"
+	"github.com/hcistorage/storage-webhook/providers"
+)
+
+// Operation is an admission operation.
+type Operation string
+
+const (
+	Create Operation = "CREATE"
+	Update Operation = "UPDATE"
+	Delete Operation = "DELETE"
+)
+
+// Request is what a rule knows about one admission request.
+type Request struct {
+	Operation   Operation
+	Namespace   string
+	Name        string
+	SubResource string
+	User        authenticationv1.UserInfo
+	DryRun      bool
+	// Object and OldObject are the raw JSON of the object after and before the request
+	// (OldObject is empty for CREATE, Object for DELETE).
+	Object, OldObject []byte
+}
+
+// Env is what rules read besides the request: the cluster view, the provider table and the
+// privileged users. It is read-only.
+type Env struct {
+	View       cluster.View
+	Providers  *providers.Store
+	Privileged map[string]bool
+}
+
+// DefaultPrivilegedUsers are the users of SPEC §5.4.
+var DefaultPrivilegedUsers = []string{
+	"system:serviceaccount:kube-system:generic-garbage-collector",
+	"system:serviceaccount:harvester-system:harvester",
+}
+
+// IsPrivileged reports whether the request's user may delete protected objects.
+func (e *Env) IsPrivileged(r *Request) bool { return e.Privileged[r.User.Username] }
+
+// ClassProfile is a storage class with its provider profile.
+type ClassProfile struct {
+	Class   *storagev1.StorageClass
+	Profile providers.Profile
+}
+
+// Profile looks up a storage class and its profile. ok is false when the class is not in
+// the view or no profile matches it.
+func (e *Env) Profile(className string) (ClassProfile, bool) {
+	sc, ok := e.View.StorageClass(className)
+	if !ok {
+		return ClassProfile{}, false
+	}
+	p, ok := e.Providers.Table().Match(sc)
+	return ClassProfile{Class: sc, Profile: p}, ok
+}
+
+// Finding is a denial or warning of one rule.
+type Finding struct {
+	Rule    string
+	Message string
+}
+
+func (f Finding) String() string { return "[" + f.Rule + "] " + f.Message }
+
+// Result is what the rules of one webhook decided.
+type Result struct {
+	Denials  []Finding
+	Warnings []Finding
+	Patch    []Op
+}
+
+// Deny records a denial of rule id.
+func (r *Result) Deny(rule, format string, args ...any) {
+	r.Denials = append(r.Denials, Finding{rule, fmt.Sprintf(format, args...)})
+}
+
+// Warn records a warning of rule id.
+func (r *Result) Warn(rule, format string, args ...any) {
+	r.Warnings = append(r.Warnings, Finding{rule, fmt.Sprintf(format, args...)})
+}
+
+// Allowed reports whether no rule denied.
+func (r *Result) Allowed() bool { return len(r.Denials) == 0 }
+
+// Message joins every denial, each prefixed with its rule ID, as the API server shows it.
+func (r *Result) Message() string {
+	msgs := make([]string, len(r.Denials))
+	for i, d := range r.Denials {
+		msgs[i] = d.String()
+	}
+	return strings.Join(msgs, "; ")
+}
+
+// WarningTexts returns the warnings as the API server passes them to clients.
+func (r *Result) WarningTexts() []string {
+	out := make([]string, len(r.Warnings))
+	for i, w := range r.Warnings {
+		out[i] = w.String()
+	}
+	return out
+}
+
+// Rules lists the IDs that denied or warned, each once, denials first.
+func (r *Result) Rules() []string {
+	return ruleIDs(append(append([]Finding{}, r.Denials...), r.Warnings...), func(f Finding) string { return f.Rule })
+}
+
+// Mutations lists the IDs that patched, each once.
+func (r *Result) Mutations() []string {
+	return ruleIDs(r.Patch, func(op Op) string { return op.Rule })
+}
+
+func ruleIDs[T any](items []T, id func(T) string) []string {
+	var ids []string
+	for _, it := range items {
+		if !slices.Contains(ids, id(it)) {
+			ids = append(ids, id(it))
+		}
+	}
+	return ids
+}

@@ -1,0 +1,68 @@
+package admit
+
+import (
+	"strings"
+)
+
+// Op is one RFC 6902 operation, tagged with the rule that made it. Mutations are always
+// explicit add/replace operations on the paths the SPEC names, never a diff of a
+// re-serialised object, so fields our Go types do not know are never touched.
+type Op struct {
+	Op    string `json:"op"`
+	Path  string `json:"path"`
+	Value any    `json:"value"`
+	Rule  string `json:"-"`
+}
+
+// Pointer builds an RFC 6901 JSON pointer from unescaped tokens.
+func Pointer(tokens ...string) string {
+	var b strings.Builder
+	for _, t := range tokens {
+		b.WriteByte('/')
+		b.WriteString(pointerEscaper.Replace(t))
+	}
+	return b.String()
+}
+
+var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+
+const annotationsPath = "/metadata/annotations"
+
+// SetAnnotation adds or replaces one annotation. current is the object's annotation map as
+// decoded (nil when absent or null); the map is created with the first annotation when
+// neither it nor an earlier operation of this result made it.
+func (r *Result) SetAnnotation(rule string, current map[string]string, key, value string) {
+	if current == nil && !r.made(annotationsPath) {
+		r.Patch = append(r.Patch, Op{Op: "add", Path: annotationsPath, Value: map[string]string{key: value}, Rule: rule})
+		return
+	}
+	op := "add"
+	if _, ok := current[key]; ok {
+		op = "replace"
+	}
+	r.Patch = append(r.Patch, Op{Op: op, Path: Pointer("metadata", "annotations", key), Value: value, Rule: rule})
+}
+
+// SetField sets a string member of an object that exists (such as /spec): "add" when the
+// current value is empty or absent, "replace" when it changes a value.
+func (r *Result) SetField(rule, current, value string, tokens ...string) {
+	op := "add"
+	if current != "" {
+		op = "replace"
+	}
+	r.Patch = append(r.Patch, Op{Op: op, Path: Pointer(tokens...), Value: value, Rule: rule})
+}
+
+// AddObject adds a whole member holding an object (such as /spec when it is absent).
+func (r *Result) AddObject(rule string, value map[string]any, tokens ...string) {
+	r.Patch = append(r.Patch, Op{Op: "add", Path: Pointer(tokens...), Value: value, Rule: rule})
+}
+
+func (r *Result) made(path string) bool {
+	for _, op := range r.Patch {
+		if op.Path == path {
+			return true
+		}
+	}
+	return false
+}

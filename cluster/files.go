@@ -1,0 +1,194 @@
+package cluster
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	"k8s.io/client-go/tools/cache"
+)
+
+// Files is a cluster view loaded from YAML/JSON files. Besides the indexed View it keeps
+// every object as read, so `check` can find the old object of an UPDATE or DELETE.
+type Files struct {
+	*Cache
+	objects map[ObjectKey]*unstructured.Unstructured
+}
+
+// ObjectKey names one object of a cluster view.
+type ObjectKey struct {
+	Kind, Namespace, Name string
+}
+
+// Object returns an object of the view as it was read.
+func (f *Files) Object(k ObjectKey) (*unstructured.Unstructured, bool) {
+	u, ok := f.objects[k]
+	return u, ok
+}
+
+// LoadFiles reads every .yaml, .yml and .json file under each path (a file or a folder,
+// walked recursively in name order). Kinds no rule reads are kept for `check` only.
+func LoadFiles(paths ...string) (*Files, error) {
+	var objs []*unstructured.Unstructured
+	for _, p := range paths {
+		files, err := manifestFiles(p)
+		if err != nil {
+			return nil, err
+		}
+		for _, file := range files {
+			more, err := ReadManifestFile(file)
+			if err != nil {
+				return nil, err
+			}
+			objs = append(objs, more...)
+		}
+	}
+	return NewFiles(objs)
+}
+
+// NewFiles builds a view from objects.
+func NewFiles(objs []*unstructured.Unstructured) (*Files, error) {
+	ix := newIndexers()
+	mk := func(name string) cache.Indexer { return cache.NewIndexer(cache.MetaNamespaceKeyFunc, ix[name]) }
+	f := &Files{
+		Cache: &Cache{
+			classes: mk("storageclasses"), pvcs: mk("persistentvolumeclaims"),
+			images: mk("virtualmachineimages"), pods: mk("pods"),
+		},
+		objects: map[ObjectKey]*unstructured.Unstructured{},
+	}
+	for _, u := range objs {
+		key := ObjectKey{u.GetKind(), u.GetNamespace(), u.GetName()}
+		if _, dup := f.objects[key]; dup {
+			return nil, fmt.Errorf("cluster view holds %s %s twice", key.Kind, nsKey(key.Namespace, key.Name))
+		}
+		f.objects[key] = u
+		if err := f.index(u); err != nil {
+			return nil, fmt.Errorf("%s %s: %w", key.Kind, nsKey(key.Namespace, key.Name), err)
+		}
+	}
+	return f, nil
+}
+
+func (f *Files) index(u *unstructured.Unstructured) error {
+	var ix cache.Indexer
+	var typed any
+	switch u.GroupVersionKind().GroupKind().String() {
+	case "StorageClass.storage.k8s.io":
+		ix, typed = f.classes, &storagev1.StorageClass{}
+	case "PersistentVolumeClaim":
+		ix, typed = f.pvcs, &corev1.PersistentVolumeClaim{}
+	case "Pod":
+		ix, typed = f.pods, &corev1.Pod{}
+	case "VirtualMachineImage.harvesterhci.io":
+		ix, typed = f.images, u.DeepCopy() // Transform converts it, as in the informer
+	default:
+		return nil
+	}
+	if tu, ok := typed.(*unstructured.Unstructured); !ok {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, typed); err != nil {
+			return err
+		}
+	} else {
+		typed = tu
+	}
+	obj, err := Transform(typed)
+	if err != nil {
+		return err
+	}
+	return ix.Add(obj)
+}
+
+func manifestFiles(root string) ([]string, error) {
+	if root == "-" {
+		return []string{root}, nil
+	}
+	var files []string
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		ext := strings.ToLower(filepath.Ext(path))
+		if !d.IsDir() && (path == root || ext == ".yaml" || ext == ".yml" || ext == ".json") {
+			files = append(files, path)
+		}
+		return nil
+	})
+	slices.Sort(files)
+	return files, err
+}
+
+// maxManifestBytes bounds one manifest file: cluster views and `check` inputs are read
+// whole, and a mistaken path (a disk image, /dev/zero) must fail rather than eat memory.
+const maxManifestBytes = 64 << 20
+
+// ReadManifestFile reads the objects of one YAML or JSON file ("-" is standard input),
+// several documents per file; a List's items are its objects. Empty documents are skipped.
+func ReadManifestFile(path string) ([]*unstructured.Unstructured, error) {
+	var r io.Reader = os.Stdin
+	if path != "-" {
+		f, err := os.Open(path)
+		if err != nil {
+			return nil, err
+		}
+		defer f.Close()
+		r = f
+	}
+	data, err := io.ReadAll(io.LimitReader(r, maxManifestBytes+1))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if len(data) > maxManifestBytes {
+		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxManifestBytes)
+	}
+	objs, err := DecodeManifests(data)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	return objs, nil
+}
+
+// DecodeManifests splits YAML or JSON documents into objects. Every object needs
+// apiVersion, kind and metadata.name.
+func DecodeManifests(data []byte) ([]*unstructured.Unstructured, error) {
+	dec := utilyaml.NewYAMLOrJSONDecoder(bytes.NewReader(data), 4096)
+	var out []*unstructured.Unstructured
+	for doc := 1; ; doc++ {
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			if errors.Is(err, io.EOF) {
+				return out, nil
+			}
+			return nil, fmt.Errorf("document %d: %w", doc, err)
+		}
+		if len(m) == 0 {
+			continue
+		}
+		u := &unstructured.Unstructured{Object: m}
+		if u.IsList() {
+			list, err := u.ToList()
+			if err != nil {
+				return nil, fmt.Errorf("document %d: %w", doc, err)
+			}
+			for i := range list.Items {
+				out = append(out, &list.Items[i])
+			}
+			continue
+		}
+		if u.GetAPIVersion() == "" || u.GetKind() == "" || u.GetName() == "" {
+			return nil, fmt.Errorf("document %d: apiVersion, kind and metadata.name are required", doc)
+		}
+		out = append(out, u)
+	}
+}

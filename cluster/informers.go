@@ -1,0 +1,63 @@
+package cluster
+
+import (
+	"context"
+	"time"
+
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/dynamic/dynamicinformer"
+	"k8s.io/client-go/informers"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/hcistorage/storage-webhook/harvester"
+)
+
+// resync is off: the rules read the caches, nothing reacts to events.
+const resync = 0 * time.Second
+
+// StartInformers starts watch caches for every kind the rules read and returns at once;
+// Synced reports when they are complete. Typed informers serve the core and storage kinds,
+// a dynamic informer Harvester's images (no Go types are imported for them). All of them
+// run Transform before an object is stored.
+func StartInformers(ctx context.Context, cfg *rest.Config) (*Cache, error) {
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	typed := informers.NewSharedInformerFactoryWithOptions(kube, resync, informers.WithTransform(Transform))
+	untyped := dynamicinformer.NewDynamicSharedInformerFactory(dyn, resync)
+	ix := newIndexers()
+
+	c := &Cache{}
+	add := func(name string, inf cache.SharedIndexInformer) (cache.Indexer, error) {
+		if err := inf.SetTransform(Transform); err != nil {
+			return nil, err
+		}
+		if err := inf.AddIndexers(ix[name]); err != nil {
+			return nil, err
+		}
+		c.synced = append(c.synced, namedSync{name, inf.HasSynced})
+		return inf.GetIndexer(), nil
+	}
+	if c.classes, err = add("storageclasses", typed.Storage().V1().StorageClasses().Informer()); err != nil {
+		return nil, err
+	}
+	if c.pvcs, err = add("persistentvolumeclaims", typed.Core().V1().PersistentVolumeClaims().Informer()); err != nil {
+		return nil, err
+	}
+	if c.pods, err = add("pods", typed.Core().V1().Pods().Informer()); err != nil {
+		return nil, err
+	}
+	if c.images, err = add("virtualmachineimages", untyped.ForResource(harvester.ImageGVR).Informer()); err != nil {
+		return nil, err
+	}
+	typed.Start(ctx.Done())
+	untyped.Start(ctx.Done())
+	return c, nil
+}

@@ -1,0 +1,152 @@
+// Package cluster is the webhook's read-only view of the cluster: the objects the rules
+// read, kept in client-go indexers. Two sources fill the same indexers with the same
+// transforms and index functions: watch caches (informers.go) in production, and YAML/JSON
+// files (files.go) for `serve --cluster`, `check` and tests. Rules never call the API server.
+package cluster
+
+import (
+	"slices"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"k8s.io/client-go/tools/cache"
+
+	"github.com/hcistorage/storage-webhook/harvester"
+)
+
+// View is what the rules may know about the cluster. Every method is an O(1) map or index
+// lookup (plus the size of its answer); none does I/O.
+type View interface {
+	StorageClass(name string) (*storagev1.StorageClass, bool)
+	// DefaultStorageClass is the class marked default; with several, the newest (then the
+	// first by name), as the API server's DefaultStorageClass admission plugin picks it.
+	DefaultStorageClass() (*storagev1.StorageClass, bool)
+	PVC(namespace, name string) (*corev1.PersistentVolumeClaim, bool)
+	Image(namespace, name string) (*harvester.VirtualMachineImage, bool)
+	// RunningPodsUsingPVC names the pods in phase Running that mount the claim, sorted.
+	RunningPodsUsingPVC(namespace, claim string) []string
+}
+
+// Index names.
+const (
+	indexDefault = "default" // storage classes marked default, under the key "true"
+	indexPVC     = "pvc"     // pods by "namespace/claimName" of each PVC volume
+)
+
+// Cache implements View over client-go indexers.
+type Cache struct {
+	classes, pvcs, images, pods cache.Indexer
+	synced                      []namedSync
+}
+
+type namedSync struct {
+	name   string
+	synced cache.InformerSynced
+}
+
+var _ View = (*Cache)(nil)
+
+func newIndexers() map[string]cache.Indexers {
+	return map[string]cache.Indexers{
+		"storageclasses":         {indexDefault: indexDefaultClass},
+		"persistentvolumeclaims": {},
+		"virtualmachineimages":   {},
+		"pods":                   {indexPVC: indexPodClaims},
+	}
+}
+
+func indexDefaultClass(obj any) ([]string, error) {
+	if sc, ok := obj.(*storagev1.StorageClass); ok && sc.Annotations[harvester.AnnIsDefaultClass] == "true" {
+		return []string{"true"}, nil
+	}
+	return nil, nil
+}
+
+func indexPodClaims(obj any) ([]string, error) {
+	pod, ok := obj.(*corev1.Pod)
+	if !ok {
+		return nil, nil
+	}
+	var keys []string
+	for _, v := range pod.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			keys = append(keys, pod.Namespace+"/"+v.PersistentVolumeClaim.ClaimName)
+		}
+	}
+	return keys, nil
+}
+
+func get[T any](ix cache.Indexer, key string) (T, bool) {
+	var zero T
+	obj, ok, err := ix.GetByKey(key)
+	if err != nil || !ok {
+		return zero, false
+	}
+	t, ok := obj.(T)
+	return t, ok
+}
+
+func nsKey(namespace, name string) string {
+	if namespace == "" {
+		return name
+	}
+	return namespace + "/" + name
+}
+
+func (c *Cache) StorageClass(name string) (*storagev1.StorageClass, bool) {
+	return get[*storagev1.StorageClass](c.classes, name)
+}
+
+func (c *Cache) DefaultStorageClass() (*storagev1.StorageClass, bool) {
+	objs, _ := c.classes.ByIndex(indexDefault, "true")
+	var best *storagev1.StorageClass
+	for _, o := range objs {
+		sc, ok := o.(*storagev1.StorageClass)
+		if !ok {
+			continue
+		}
+		if best == nil || newer(sc, best) {
+			best = sc
+		}
+	}
+	return best, best != nil
+}
+
+func newer(a, b *storagev1.StorageClass) bool {
+	if !a.CreationTimestamp.Equal(&b.CreationTimestamp) {
+		return b.CreationTimestamp.Before(&a.CreationTimestamp)
+	}
+	return a.Name < b.Name
+}
+
+func (c *Cache) PVC(namespace, name string) (*corev1.PersistentVolumeClaim, bool) {
+	return get[*corev1.PersistentVolumeClaim](c.pvcs, nsKey(namespace, name))
+}
+
+func (c *Cache) Image(namespace, name string) (*harvester.VirtualMachineImage, bool) {
+	return get[*harvester.VirtualMachineImage](c.images, nsKey(namespace, name))
+}
+
+func (c *Cache) RunningPodsUsingPVC(namespace, claim string) []string {
+	objs, _ := c.pods.ByIndex(indexPVC, namespace+"/"+claim)
+	var names []string
+	for _, o := range objs {
+		if pod, ok := o.(*corev1.Pod); ok && pod.Status.Phase == corev1.PodRunning {
+			names = append(names, pod.Name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+// Synced reports whether every watch cache has synced, and the state of each.
+func (c *Cache) Synced() (bool, map[string]bool) {
+	all := true
+	state := make(map[string]bool, len(c.synced))
+	for _, s := range c.synced {
+		ok := s.synced()
+		state[s.name] = ok
+		all = all && ok
+	}
+	return all, state
+}

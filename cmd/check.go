@@ -1,0 +1,191 @@
+package cmd
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/cluster"
+	"github.com/hcistorage/storage-webhook/providers"
+	"github.com/hcistorage/storage-webhook/webhook"
+	authenticationv1 "k8s.io/api/authentication/v1"
+)
+
+// CheckResult is one element of `check -o json` (SPEC §7.1).
+type CheckResult struct {
+	Kind      string          `json:"kind"`
+	Namespace string          `json:"namespace"`
+	Name      string          `json:"name"`
+	Operation string          `json:"operation"`
+	Allowed   bool            `json:"allowed"`
+	Message   string          `json:"message"`
+	Warnings  []string        `json:"warnings"`
+	Rules     []string        `json:"rules"`
+	Patch     []admit.Op      `json:"patch"`
+	Object    json.RawMessage `json:"object"`
+}
+
+// Check evaluates manifests as the API server would admit them. It reports whether any
+// object was denied; an error is an input or usage error.
+func Check(args []string, stdin io.Reader, stdout, stderr io.Writer) (denied bool, err error) {
+	fs := newFlagSet("check", "check [--cluster PATH]... [--providers FILE] [--operation CREATE|UPDATE|DELETE] [--user NAME] [-o text|json] FILE...", stderr)
+	var clusterPaths, privileged stringList
+	var providersFile, operation, user, output string
+	fs.Var(&clusterPaths, "cluster", "file or folder of the objects that already exist (repeatable)")
+	fs.StringVar(&providersFile, "providers", "", "provider profiles file; empty: the built-in table")
+	fs.StringVar(&operation, "operation", "CREATE", "operation to admit: CREATE, UPDATE or DELETE")
+	fs.StringVar(&user, "user", "kubernetes-admin", "request user")
+	fs.Var(&privileged, "privileged-user", "privileged request user (repeatable; default: the SPEC's list)")
+	fs.StringVar(&output, "o", "text", "output: text or json")
+	if err := parse(fs, args); err != nil {
+		return false, err
+	}
+	op := admit.Operation(strings.ToUpper(operation))
+	switch {
+	case op != admit.Create && op != admit.Update && op != admit.Delete:
+		return false, usageError{fmt.Errorf("--operation %q must be CREATE, UPDATE or DELETE", operation)}
+	case output != "text" && output != "json":
+		return false, usageError{fmt.Errorf("-o %q must be text or json", output)}
+	case fs.NArg() == 0:
+		return false, usageError{fmt.Errorf("no manifest FILE given")}
+	}
+	env, view, err := offlineEnv(clusterPaths, providersFile, privileged)
+	if err != nil {
+		return false, err
+	}
+	var objs []*unstructured.Unstructured
+	for _, file := range fs.Args() {
+		var more []*unstructured.Unstructured
+		if file == "-" {
+			more, err = readStdin(stdin)
+		} else {
+			more, err = cluster.ReadManifestFile(file)
+		}
+		if err != nil {
+			return false, err
+		}
+		objs = append(objs, more...)
+	}
+	hooks := webhook.Hooks(env)
+	results := make([]CheckResult, 0, len(objs))
+	for _, obj := range objs {
+		r, err := checkOne(hooks, view, obj, op, user)
+		if err != nil {
+			return false, err
+		}
+		denied = denied || !r.Allowed
+		results = append(results, r)
+	}
+	if output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return denied, enc.Encode(results)
+	}
+	for _, r := range results {
+		printText(stdout, &r)
+	}
+	return denied, nil
+}
+
+func readStdin(stdin io.Reader) ([]*unstructured.Unstructured, error) {
+	data, err := io.ReadAll(io.LimitReader(stdin, 64<<20))
+	if err != nil {
+		return nil, err
+	}
+	objs, err := cluster.DecodeManifests(data)
+	if err != nil {
+		return nil, fmt.Errorf("-: %w", err)
+	}
+	return objs, nil
+}
+
+// offlineEnv is the environment of `check` and `review`: a file-backed view and a provider
+// table read once.
+func offlineEnv(clusterPaths []string, providersFile string, privileged []string) (*admit.Env, *cluster.Files, error) {
+	view, err := cluster.LoadFiles(clusterPaths...)
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	table := providers.Builtins()
+	if providersFile != "" {
+		data, err := os.ReadFile(providersFile)
+		if err != nil {
+			return nil, nil, usageError{err}
+		}
+		if table, err = providers.Parse(data); err != nil {
+			return nil, nil, usageError{err}
+		}
+	}
+	return &admit.Env{View: view, Providers: providers.NewStatic(table), Privileged: privilegedSet(privileged)}, view, nil
+}
+
+func checkOne(hooks []*webhook.Hook, view *cluster.Files, obj *unstructured.Unstructured, op admit.Operation, user string) (CheckResult, error) {
+	gvk := obj.GroupVersionKind()
+	mutating, validating := webhook.Chain(hooks, gvk.GroupKind())
+	ns := obj.GetNamespace()
+	if ns == "" && (mutating != nil && mutating.Route.Namespaced || validating != nil && validating.Route.Namespaced) {
+		ns = "default" // as kubectl does
+	}
+	r := CheckResult{Kind: gvk.Kind, Namespace: ns, Name: obj.GetName(), Operation: string(op), Allowed: true,
+		Warnings: []string{}, Rules: []string{}, Patch: []admit.Op{}}
+	raw, err := obj.MarshalJSON()
+	if err != nil {
+		return r, usageError{err}
+	}
+	req := admit.Request{Operation: op, Namespace: ns, Name: obj.GetName(), User: authenticationv1.UserInfo{Username: user}, Object: raw}
+	if op != admit.Create {
+		old, ok := view.Object(cluster.ObjectKey{Kind: gvk.Kind, Namespace: ns, Name: obj.GetName()})
+		if !ok {
+			return r, usageError{fmt.Errorf("%s %s/%s: %s needs the old object in the cluster view, and there is none", gvk.Kind, ns, obj.GetName(), op)}
+		}
+		if req.OldObject, err = old.MarshalJSON(); err != nil {
+			return r, usageError{err}
+		}
+		if op == admit.Delete {
+			req.Object = nil
+		}
+	}
+	r.Object = req.Object
+	if mutating == nil && validating == nil {
+		r.Message = "no storage-webhook rule applies to " + gvk.Kind
+		return r, nil
+	}
+	d, err := webhook.Evaluate(mutating, validating, req)
+	if err != nil {
+		return r, err
+	}
+	r.Allowed, r.Message, r.Patch, r.Object = d.Allowed, d.Message, d.Patch, d.Object
+	r.Warnings = append(r.Warnings, d.Warnings...)
+	r.Rules = append(r.Rules, d.Rules...)
+	if r.Object == nil {
+		r.Object = json.RawMessage("null")
+	}
+	return r, nil
+}
+
+func printText(w io.Writer, r *CheckResult) {
+	verdict := "allowed"
+	if !r.Allowed {
+		verdict = "DENIED"
+	}
+	name := r.Name
+	if r.Namespace != "" {
+		name = r.Namespace + "/" + r.Name
+	}
+	line := fmt.Sprintf("%s %s %s %s", verdict, r.Operation, r.Kind, name)
+	if len(r.Patch) > 0 {
+		line += fmt.Sprintf(" (%d patch operations)", len(r.Patch))
+	}
+	if r.Message != "" {
+		line += ": " + r.Message
+	}
+	fmt.Fprintln(w, line)
+	for _, wn := range r.Warnings {
+		fmt.Fprintln(w, "  warning: "+wn)
+	}
+}

@@ -1,0 +1,265 @@
+package cmd
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	stdlog "log"
+	"net"
+	"net/http"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"github.com/go-logr/logr/funcr"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/sirupsen/logrus"
+	"k8s.io/client-go/tools/clientcmd"
+	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
+	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/certs"
+	"github.com/hcistorage/storage-webhook/cluster"
+	"github.com/hcistorage/storage-webhook/metrics"
+	"github.com/hcistorage/storage-webhook/providers"
+	"github.com/hcistorage/storage-webhook/webhook"
+)
+
+type serveFlags struct {
+	listen, metricsListen, certFile, keyFile, providers, kubeconfig string
+	logFormat, logLevel                                             string
+	privileged, clusterPaths                                        stringList
+	selfSigned                                                      bool
+	maxBody                                                         int64
+}
+
+// Serve runs the HTTPS webhook server until SIGTERM or SIGINT.
+func Serve(args []string, stderr io.Writer) error {
+	fs := newFlagSet("serve", "serve [flags]", stderr)
+	var f serveFlags
+	fs.StringVar(&f.listen, "listen", ":8443", "HTTPS address of the webhooks")
+	fs.StringVar(&f.metricsListen, "metrics-listen", ":8080", "plain HTTP address of /metrics, /healthz and /readyz")
+	fs.StringVar(&f.certFile, "tls-cert-file", "/etc/storage-webhook/tls/tls.crt", "serving certificate (PEM), re-read when it changes")
+	fs.StringVar(&f.keyFile, "tls-key-file", "/etc/storage-webhook/tls/tls.key", "serving key (PEM), re-read when it changes")
+	fs.BoolVar(&f.selfSigned, "self-signed", false, "serve a throwaway in-memory self-signed certificate for localhost instead of the files")
+	fs.StringVar(&f.providers, "providers", "", "provider profiles file (YAML), re-read when it changes; empty: the built-in table")
+	fs.Var(&f.privileged, "privileged-user", "request user that may delete golden PVCs and image DataVolumes (repeatable; default: "+strings.Join(admit.DefaultPrivilegedUsers, ", ")+")")
+	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to watch; empty: in-cluster configuration")
+	fs.Var(&f.clusterPaths, "cluster", "file or folder of objects to use as the cluster view instead of a Kubernetes connection (repeatable)")
+	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or text")
+	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warning or error")
+	fs.Int64Var(&f.maxBody, "max-body-bytes", webhook.DefaultMaxBodyBytes, "largest request body accepted; larger ones get 413")
+	if err := parse(fs, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	log, err := newLogger(f.logFormat, f.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return serve(ctx, &f, log)
+}
+
+func newLogger(format, level string, out io.Writer) (*logrus.Logger, error) {
+	log := logrus.New()
+	log.SetOutput(out)
+	switch format {
+	case "json":
+		log.SetFormatter(&logrus.JSONFormatter{})
+	case "text":
+		log.SetFormatter(&logrus.TextFormatter{DisableColors: true, FullTimestamp: true})
+	default:
+		return nil, usageError{fmt.Errorf("--log-format %q must be json or text", format)}
+	}
+	lvl, err := logrus.ParseLevel(level)
+	if err != nil {
+		return nil, usageError{fmt.Errorf("--log-level: %w", err)}
+	}
+	log.SetLevel(lvl)
+	// certwatcher logs through controller-runtime's logger; without one it prints a warning
+	// with a stack trace later.
+	ctrllog.SetLogger(funcr.New(func(prefix, args string) {
+		log.WithField("component", prefix).Info(args)
+	}, funcr.Options{}))
+	return log, nil
+}
+
+func privilegedSet(users []string) map[string]bool {
+	if len(users) == 0 {
+		users = admit.DefaultPrivilegedUsers
+	}
+	set := make(map[string]bool, len(users))
+	for _, u := range users {
+		set[u] = true
+	}
+	return set
+}
+
+// loadProviders returns the provider table: the built-in one, or a file that is re-read
+// when it changes (a bad file at start-up is an error; later, the old table stays).
+func loadProviders(path string, log logrus.FieldLogger, m *metrics.Metrics) (*providers.Store, error) {
+	if path == "" {
+		return providers.NewStatic(providers.Builtins()), nil
+	}
+	return providers.Load(path, func(err error) {
+		if err != nil {
+			log.WithError(err).Error("providers file refused; the previous table stays in force")
+			if m != nil {
+				m.ProviderLoads.WithLabelValues("failure").Inc()
+			}
+			return
+		}
+		log.WithField("file", path).Info("providers file reloaded")
+		if m != nil {
+			m.ProviderLoads.WithLabelValues("success").Inc()
+		}
+	})
+}
+
+func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
+	m := metrics.New()
+	prov, err := loadProviders(f.providers, log, m)
+	if err != nil {
+		return err
+	}
+	go func() {
+		if err := prov.Watch(ctx); err != nil {
+			log.WithError(err).Error("cannot watch the providers file; it will not be re-read")
+		}
+	}()
+
+	var view *cluster.Cache
+	if len(f.clusterPaths) > 0 {
+		files, err := cluster.LoadFiles(f.clusterPaths...)
+		if err != nil {
+			return err
+		}
+		view = files.Cache
+	} else {
+		cfg, err := clientcmd.BuildConfigFromFlags("", f.kubeconfig)
+		if err != nil {
+			return fmt.Errorf("kubeconfig: %w", err)
+		}
+		if view, err = cluster.StartInformers(ctx, cfg); err != nil {
+			return err
+		}
+	}
+	go reportSync(ctx, view, m)
+
+	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
+	if f.selfSigned {
+		cert, err := certs.SelfSigned([]string{"localhost", "127.0.0.1", "::1"}, 24*time.Hour)
+		if err != nil {
+			return err
+		}
+		tlsConfig.Certificates = []tls.Certificate{cert}
+	} else {
+		w, err := certwatcher.New(f.certFile, f.keyFile)
+		if err != nil {
+			return fmt.Errorf("serving certificate: %w", err)
+		}
+		go func() {
+			if err := w.Start(ctx); err != nil {
+				log.WithError(err).Error("certificate watcher stopped")
+			}
+		}()
+		tlsConfig.GetCertificate = w.GetCertificate
+	}
+
+	var shuttingDown atomic.Bool
+	ready := func() bool { ok, _ := view.Synced(); return ok }
+	env := &admit.Env{View: view, Providers: prov, Privileged: privilegedSet(f.privileged)}
+	h := &webhook.Handler{Hooks: webhook.Hooks(env), MaxBodyBytes: f.maxBody, Ready: ready, Log: log, Metrics: m}
+
+	probes := http.NewServeMux()
+	probes.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	probes.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
+	probes.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		ok, state := view.Synced()
+		if shuttingDown.Load() {
+			http.Error(w, "shutting down", http.StatusServiceUnavailable)
+			return
+		}
+		if !ok {
+			http.Error(w, fmt.Sprintf("watch caches not synced: %v", state), http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+
+	webhookLn, err := net.Listen("tcp", f.listen)
+	if err != nil {
+		return err
+	}
+	metricsLn, err := net.Listen("tcp", f.metricsListen)
+	if err != nil {
+		webhookLn.Close()
+		return err
+	}
+	srv := &http.Server{
+		Handler: h.Mux(), TLSConfig: tlsConfig,
+		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
+		ErrorLog: newStdLogger(log),
+	}
+	psrv := &http.Server{Handler: probes, ReadHeaderTimeout: 10 * time.Second}
+	errc := make(chan error, 2)
+	go func() { errc <- srv.ServeTLS(webhookLn, "", "") }()
+	go func() { errc <- psrv.Serve(metricsLn) }()
+	log.WithFields(logrus.Fields{"webhooks": "https://" + webhookLn.Addr().String(), "probes": "http://" + metricsLn.Addr().String()}).Info("serving")
+	if f.selfSigned {
+		log.Info(fmt.Sprintf("try: curl -sk -H 'Content-Type: application/json' --data-binary @examples/reviews/image-create.json https://%s/mutate/virtualmachineimages", webhookLn.Addr()))
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	shuttingDown.Store(true)
+	log.Info("shutting down: finishing requests in flight")
+	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	err = srv.Shutdown(sctx)
+	_ = psrv.Shutdown(sctx)
+	return err
+}
+
+// reportSync keeps the cache-synced gauge current until every cache has synced.
+func reportSync(ctx context.Context, view *cluster.Cache, m *metrics.Metrics) {
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for {
+		all, state := view.Synced()
+		for name, ok := range state {
+			v := 0.0
+			if ok {
+				v = 1
+			}
+			m.CacheSynced.WithLabelValues(name).Set(v)
+		}
+		if all {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+func newStdLogger(log *logrus.Logger) *stdlog.Logger {
+	return stdlog.New(log.WriterLevel(logrus.WarnLevel), "", 0)
+}

@@ -1,0 +1,128 @@
+// Package providers holds the provider profiles of SPEC §3: what the webhook knows about
+// each kind of storage, and which profile a StorageClass gets.
+package providers
+
+import (
+	"bytes"
+	"fmt"
+	"slices"
+
+	storagev1 "k8s.io/api/storage/v1"
+	"sigs.k8s.io/yaml"
+
+	"github.com/hcistorage/storage-webhook/harvester"
+)
+
+// Profile is one row of the provider table.
+type Profile struct {
+	Name        string `json:"name"`
+	Provisioner string `json:"provisioner"`
+	// Parameters must all be present with equal values in the class's parameters; an empty
+	// value matches a parameter that is absent.
+	Parameters        map[string]string `json:"parameters,omitempty"`
+	Backend           string            `json:"backend"`
+	CloneStrategy     string            `json:"cloneStrategy,omitempty"`
+	SnapshotClass     string            `json:"snapshotClass,omitempty"`
+	DefaultParameters map[string]string `json:"defaultParameters,omitempty"`
+	VolumeSnapshots   bool              `json:"volumeSnapshots"`
+	VMSnapshots       bool              `json:"vmSnapshots"`
+	VMBackups         bool              `json:"vmBackups"`
+	ExportTarget      bool              `json:"exportTarget"`
+}
+
+// AnyProvisioner is the provisioner of a profile that matches every class.
+const AnyProvisioner = "*"
+
+// CloneStrategies are CDI's clone strategies.
+var CloneStrategies = []string{"copy", "snapshot", "csi-clone"}
+
+// Table is an ordered list of profiles; the first match wins.
+type Table []Profile
+
+// Builtins is the built-in table of SPEC §3. The last row matches any provisioner.
+func Builtins() Table {
+	return Table{
+		{Name: "longhorn-v1", Provisioner: "driver.longhorn.io", Parameters: map[string]string{"dataEngine": ""},
+			Backend: harvester.BackendBackingImage, VolumeSnapshots: true, VMSnapshots: true, VMBackups: true},
+		{Name: "longhorn-v1", Provisioner: "driver.longhorn.io", Parameters: map[string]string{"dataEngine": "v1"},
+			Backend: harvester.BackendBackingImage, VolumeSnapshots: true, VMSnapshots: true, VMBackups: true},
+		{Name: "longhorn-v2", Provisioner: "driver.longhorn.io", Parameters: map[string]string{"dataEngine": "v2"},
+			Backend: harvester.BackendCDI, CloneStrategy: "copy", SnapshotClass: "longhorn-snapshot",
+			DefaultParameters: map[string]string{"migratable": "true"}, ExportTarget: true},
+		{Name: "lvm", Provisioner: "lvm.driver.harvesterhci.io",
+			Backend: harvester.BackendCDI, CloneStrategy: "snapshot", SnapshotClass: "lvm-snapshot",
+			VolumeSnapshots: true, VMSnapshots: true, ExportTarget: true},
+		{Name: "other", Provisioner: AnyProvisioner,
+			Backend: harvester.BackendCDI, VolumeSnapshots: true, VMSnapshots: true, ExportTarget: true},
+	}
+}
+
+// Match returns the profile of a class: the first whose provisioner and parameters match.
+// The second result is false only when no row matches (a file table without builtins and
+// without a catch-all row).
+func (t Table) Match(sc *storagev1.StorageClass) (Profile, bool) {
+	for _, p := range t {
+		if p.matches(sc) {
+			return p, true
+		}
+	}
+	return Profile{}, false
+}
+
+func (p *Profile) matches(sc *storagev1.StorageClass) bool {
+	if p.Provisioner != AnyProvisioner && p.Provisioner != sc.Provisioner {
+		return false
+	}
+	for k, want := range p.Parameters {
+		if sc.Parameters[k] != want { // a missing key reads as "", which is how "absent" matches
+			return false
+		}
+	}
+	return true
+}
+
+// File is the shape of a --providers file.
+type File struct {
+	Providers []Profile `json:"providers"`
+	// Builtins appends the built-in table after the file's rows; absent means true.
+	Builtins *bool `json:"builtins,omitempty"`
+}
+
+// Parse reads and validates a providers file. Unknown fields are errors, so that a typo
+// (say `clonestrategy`) does not silently fall back to a default.
+func Parse(data []byte) (Table, error) {
+	var f File
+	if err := yaml.UnmarshalStrict(data, &f); err != nil {
+		return nil, fmt.Errorf("providers file does not parse: %w", err)
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, fmt.Errorf("providers file is empty")
+	}
+	for i, p := range f.Providers {
+		if err := p.validate(); err != nil {
+			return nil, fmt.Errorf("providers[%d] (%q): %w", i, p.Name, err)
+		}
+	}
+	t := Table(slices.Clone(f.Providers))
+	if f.Builtins == nil || *f.Builtins {
+		t = append(t, Builtins()...)
+	}
+	if len(t) == 0 {
+		return nil, fmt.Errorf("providers file sets builtins: false and lists no providers")
+	}
+	return t, nil
+}
+
+func (p *Profile) validate() error {
+	switch {
+	case p.Name == "":
+		return fmt.Errorf("name is required")
+	case p.Provisioner == "":
+		return fmt.Errorf("provisioner is required (%q matches any)", AnyProvisioner)
+	case p.Backend != harvester.BackendCDI && p.Backend != harvester.BackendBackingImage:
+		return fmt.Errorf("backend %q must be %q or %q", p.Backend, harvester.BackendCDI, harvester.BackendBackingImage)
+	case p.CloneStrategy != "" && !slices.Contains(CloneStrategies, p.CloneStrategy):
+		return fmt.Errorf("cloneStrategy %q must be one of %v", p.CloneStrategy, CloneStrategies)
+	}
+	return nil
+}

@@ -1,0 +1,122 @@
+// Package validators holds the validating rules, one file per resource. A validator is a
+// pure function of the request and the read-only environment; it never modifies its input
+// and reports every violation it finds, each tagged with its rule ID.
+package validators
+
+import (
+	"strings"
+
+	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/harvester"
+)
+
+// Rule IDs of this file.
+const (
+	RuleImageClassesAgree = "IMG-V1"
+	RuleImageClassExists  = "IMG-V2"
+	RuleImageBackend      = "IMG-V3"
+	RuleImageImmutable    = "IMG-V4"
+	RuleImageExport       = "IMG-V5"
+)
+
+// Image runs IMG-V1..IMG-V5 on a VirtualMachineImage CREATE or UPDATE.
+func Image(env *admit.Env, req *admit.Request) (res admit.Result) {
+	var img harvester.VirtualMachineImage
+	switch req.Operation {
+	case admit.Create:
+		if !res.Decode("VirtualMachineImage", req.Object, &img) {
+			return res
+		}
+		name := admit.ObjectName(req, img.Name, img.GenerateName)
+		imageClass(env, &res, name, &img)
+		if img.Spec.SourceType == harvester.SourceExportFromVolume {
+			imageExport(env, &res, name, &img)
+		}
+	case admit.Update:
+		var old harvester.VirtualMachineImage
+		if !res.Decode("VirtualMachineImage", req.Object, &img) || !res.Decode("old VirtualMachineImage", req.OldObject, &old) {
+			return res
+		}
+		imageImmutable(&res, admit.ObjectName(req, img.Name, ""), &old, &img)
+	}
+	return res
+}
+
+// imageClass is IMG-V1, IMG-V2 and IMG-V3.
+func imageClass(env *admit.Env, res *admit.Result, name string, img *harvester.VirtualMachineImage) {
+	ann, spec := img.Annotations[harvester.AnnStorageClassName], img.Spec.TargetStorageClassName
+	if ann != "" && spec != "" && ann != spec {
+		res.Deny(RuleImageClassesAgree, "image %s: annotation %s is %q but spec.targetStorageClassName is %q: they must name the same class; set both to one value",
+			name, harvester.AnnStorageClassName, ann, spec)
+		return
+	}
+	class := img.StorageClassName()
+	if class == "" {
+		return // IMG-M1 fills or denies it; with no mutating webhook the image keeps its own default
+	}
+	cp, ok := env.Profile(class)
+	if !ok {
+		res.Deny(RuleImageClassExists, "image %s: storage class %q does not exist: create it first or name an existing class", name, class)
+		return
+	}
+	if img.Spec.Backend == harvester.BackendCDI && cp.Profile.Backend == harvester.BackendBackingImage {
+		res.Deny(RuleImageBackend, "image %s: spec.backend %q is not supported by storage class %q (profile %s keeps images as Longhorn backing images): use backend %q or a class of another provider",
+			name, img.Spec.Backend, class, cp.Profile.Name, harvester.BackendBackingImage)
+	}
+}
+
+// imageExport is IMG-V5: exporting a volume into an image.
+func imageExport(env *admit.Env, res *admit.Result, name string, img *harvester.VirtualMachineImage) {
+	ns, pvcName := img.Spec.PVCNamespace, img.Spec.PVCName
+	if ns == "" || pvcName == "" {
+		res.Deny(RuleImageExport, "image %s: spec.pvcNamespace and spec.pvcName are required for sourceType %s (got %q and %q): name the PVC to export",
+			name, harvester.SourceExportFromVolume, ns, pvcName)
+		return
+	}
+	pvc, ok := env.View.PVC(ns, pvcName)
+	if !ok {
+		res.Deny(RuleImageExport, "image %s: source PVC %s/%s does not exist: export an existing volume", name, ns, pvcName)
+		return
+	}
+	source, sourceKnown := env.Profile(ptrString(pvc.Spec.StorageClassName))
+	target, targetKnown := env.Profile(img.StorageClassName())
+	if sourceKnown && targetKnown && source.Profile.Backend == harvester.BackendCDI && !target.Profile.ExportTarget {
+		res.Deny(RuleImageExport, "image %s: source PVC %s/%s is a CDI volume of class %q (profile %s) and cannot be exported to class %q (profile %s), which takes no CDI volumes: choose a target class of a CDI provider",
+			name, ns, pvcName, source.Class.Name, source.Profile.Name, target.Class.Name, target.Profile.Name)
+	}
+	bothV1 := sourceKnown && targetKnown &&
+		source.Profile.Backend == harvester.BackendBackingImage && target.Profile.Backend == harvester.BackendBackingImage
+	if bothV1 {
+		return // Longhorn v1 exports from a snapshot and may read a volume in use
+	}
+	if pods := env.View.RunningPodsUsingPVC(ns, pvcName); len(pods) > 0 {
+		res.Deny(RuleImageExport, "image %s: source PVC %s/%s is mounted by running pod(s) %s: stop the VM or workload that uses it, then export",
+			name, ns, pvcName, strings.Join(pods, ", "))
+	}
+}
+
+// imageImmutable is IMG-V4: once set, these fields never change.
+func imageImmutable(res *admit.Result, name string, old, img *harvester.VirtualMachineImage) {
+	fields := []struct{ field, old, new string }{
+		{"metadata.annotations[" + harvester.AnnStorageClassName + "]", old.Annotations[harvester.AnnStorageClassName], img.Annotations[harvester.AnnStorageClassName]},
+		{"spec.targetStorageClassName", old.Spec.TargetStorageClassName, img.Spec.TargetStorageClassName},
+		{"spec.backend", old.Spec.Backend, img.Spec.Backend},
+		{"spec.sourceType", old.Spec.SourceType, img.Spec.SourceType},
+		{"spec.url", old.Spec.URL, img.Spec.URL},
+		{"spec.pvcName", old.Spec.PVCName, img.Spec.PVCName},
+		{"spec.pvcNamespace", old.Spec.PVCNamespace, img.Spec.PVCNamespace},
+	}
+	for _, f := range fields {
+		if f.old != "" && f.new != f.old {
+			res.Deny(RuleImageImmutable, "image %s: %s is immutable once set (was %q, now %q): create a new image instead",
+				name, f.field, f.old, f.new)
+		}
+	}
+}
+
+func ptrString(p *string) string {
+	if p == nil {
+		return ""
+	}
+	return *p
+}

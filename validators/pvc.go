@@ -1,0 +1,90 @@
+package validators
+
+import (
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/harvester"
+)
+
+// Rule IDs of this file.
+const (
+	RulePVCGoldenMark   = "PVC-V1"
+	RulePVCGoldenDelete = "PVC-V2"
+	RulePVCImageSize    = "PVC-V3"
+)
+
+// PVC runs PVC-V1..PVC-V3 on a PersistentVolumeClaim CREATE, UPDATE or DELETE.
+func PVC(env *admit.Env, req *admit.Request) (res admit.Result) {
+	var pvc corev1.PersistentVolumeClaim
+	switch req.Operation {
+	case admit.Create:
+		if res.Decode("PersistentVolumeClaim", req.Object, &pvc) {
+			pvcImageSize(env, &res, admit.ObjectName(req, pvc.Name, pvc.GenerateName), &pvc)
+		}
+	case admit.Update:
+		var old corev1.PersistentVolumeClaim
+		if res.Decode("PersistentVolumeClaim", req.Object, &pvc) && res.Decode("old PersistentVolumeClaim", req.OldObject, &old) {
+			pvcGoldenMark(&res, admit.ObjectName(req, pvc.Name, ""), &old, &pvc)
+		}
+	case admit.Delete:
+		pvcGoldenDelete(env, &res, req)
+	}
+	return res
+}
+
+// pvcGoldenMark is PVC-V1: the golden annotation, once "true", stays "true".
+func pvcGoldenMark(res *admit.Result, name string, old, pvc *corev1.PersistentVolumeClaim) {
+	if old.Annotations[harvester.AnnGoldenImage] != "true" {
+		return
+	}
+	if v, ok := pvc.Annotations[harvester.AnnGoldenImage]; !ok || v != "true" {
+		res.Deny(RulePVCGoldenMark, "PVC %s: annotation %s cannot be removed or changed (was \"true\", now %s): it marks the golden PVC of an image; delete the image instead",
+			name, harvester.AnnGoldenImage, describeValue(v, ok))
+	}
+}
+
+// pvcGoldenDelete is PVC-V2: a golden PVC lives as long as its image, unless it is Lost.
+// The old object is the PVC as stored; API servers that omit it on DELETE fall back to the
+// cluster view.
+func pvcGoldenDelete(env *admit.Env, res *admit.Result, req *admit.Request) {
+	var pvc corev1.PersistentVolumeClaim
+	if len(req.OldObject) > 0 {
+		if !res.Decode("old PersistentVolumeClaim", req.OldObject, &pvc) {
+			return
+		}
+	} else if p, ok := env.View.PVC(req.Namespace, req.Name); ok {
+		pvc = *p
+	} else {
+		return
+	}
+	name := admit.ObjectName(req, pvc.Name, "")
+	img, ok := env.View.Image(req.Namespace, req.Name)
+	if !ok || pvc.Status.Phase == corev1.ClaimLost || env.IsPrivileged(req) {
+		return
+	}
+	golden := pvc.Annotations[harvester.AnnGoldenImage] == "true" || img.Spec.Backend == harvester.BackendCDI
+	if golden {
+		res.Deny(RulePVCGoldenDelete, "PVC %s is the golden PVC of image %s/%s and cannot be deleted while the image exists (user %q is not privileged): delete the image, and its PVC goes with it",
+			name, img.Namespace, img.Name, req.User.Username)
+	}
+}
+
+// pvcImageSize is PVC-V3: a disk made from an image is at least as large as the image.
+func pvcImageSize(env *admit.Env, res *admit.Result, name string, pvc *corev1.PersistentVolumeClaim) {
+	ref, ok := pvc.Annotations[harvester.AnnImageID]
+	if !ok {
+		return
+	}
+	request := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
+	checkImageSize(env, res, RulePVCImageSize, "PVC "+name, ref, request.Value(), request.String())
+}
+
+func describeValue(v string, present bool) string {
+	if !present {
+		return "absent"
+	}
+	return `"` + strings.ReplaceAll(v, `"`, `\"`) + `"`
+}

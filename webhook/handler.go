@@ -1,0 +1,246 @@
+package webhook
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	sigsjson "sigs.k8s.io/json"
+
+	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/metrics"
+)
+
+// DefaultMaxBodyBytes is the default request body cap of SPEC §5.2 (7 MiB: an object of the
+// API server's 3 MiB maximum appears twice in an UPDATE review, plus the envelope).
+const DefaultMaxBodyBytes = 7 << 20
+
+// Handler serves the admission webhooks of a route table. It does what kubewebhook v2.7.0's
+// HTTP handler does not (measured): refuses a review without a request (kubewebhook
+// dereferences it and panics) or without a UID, refuses admission.k8s.io/v1beta1, caps the
+// body with 413 at a configurable size, checks the Content-Type, answers 503 before the
+// caches have synced, and gives denials a status code and audit annotations.
+type Handler struct {
+	Hooks        []*Hook
+	MaxBodyBytes int64
+	// Ready reports whether requests may be answered; before that they get 503.
+	Ready   func() bool
+	Log     logrus.FieldLogger
+	Metrics *metrics.Metrics
+}
+
+// Mux routes each hook's path to it.
+func (h *Handler) Mux() *http.ServeMux {
+	mux := http.NewServeMux()
+	for _, hook := range h.Hooks {
+		mux.Handle(hook.ID(), h.For(hook))
+	}
+	return mux
+}
+
+// For returns the HTTP handler of one hook.
+func (h *Handler) For(hook *Hook) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		outcome, op := h.serve(hook, w, r)
+		if h.Metrics != nil {
+			h.Metrics.Requests.WithLabelValues(hook.ID(), hook.Route.GroupResource(), op, outcome).Inc()
+			h.Metrics.Duration.WithLabelValues(hook.ID()).Observe(time.Since(start).Seconds())
+		}
+	})
+}
+
+// httpError answers a request that is not a usable AdmissionReview.
+type httpError struct {
+	code int
+	msg  string
+}
+
+func (e *httpError) Error() string { return e.msg }
+
+// serve answers one request and returns its outcome and operation for the metrics.
+func (h *Handler) serve(hook *Hook, w http.ResponseWriter, r *http.Request) (outcome, op string) {
+	review, err := h.readReview(r)
+	if err != nil {
+		var he *httpError
+		if !errors.As(err, &he) {
+			he = &httpError{http.StatusBadRequest, err.Error()}
+		}
+		h.Log.WithFields(logrus.Fields{"webhook": hook.ID(), "status": he.code}).Warn("request refused: " + he.msg)
+		http.Error(w, he.msg, he.code)
+		return "rejected", "unknown"
+	}
+	req := review.Request
+	op = string(req.Operation)
+	log := h.Log.WithFields(logrus.Fields{
+		"webhook": hook.ID(), "uid": req.UID, "operation": req.Operation, "kind": req.Kind.Kind,
+		"namespace": req.Namespace, "name": req.Name, "user": req.UserInfo.Username,
+		"dryRun": req.DryRun != nil && *req.DryRun,
+	})
+	if h.Ready != nil && !h.Ready() {
+		log.Warn("request refused: watch caches have not synced yet")
+		w.Header().Set("Retry-After", "1")
+		http.Error(w, "storage-webhook is not ready: watch caches have not synced yet", http.StatusServiceUnavailable)
+		return "error", op
+	}
+
+	res, err := hook.Admit(req)
+	if err != nil {
+		fields := logrus.Fields{}
+		var pe *PanicError
+		if errors.As(err, &pe) {
+			fields["stack"] = string(pe.Stack)
+			if h.Metrics != nil {
+				h.Metrics.PanicsRecovered.Inc()
+			}
+		}
+		log.WithFields(fields).WithError(err).Error("request failed")
+		http.Error(w, err.Error(), http.StatusInternalServerError)
+		return "error", op
+	}
+	h.record(log, &res)
+
+	resp, outcome := Response(req.UID, hook.Mutating(), &res)
+	body, err := json.Marshal(&admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: resp})
+	if err != nil {
+		log.WithError(err).Error("encode response")
+		http.Error(w, "encode response: "+err.Error(), http.StatusInternalServerError)
+		return "error", op
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_, _ = w.Write(body)
+	return outcome, op
+}
+
+// readReview reads and checks the envelope: POST, JSON, under the cap, an
+// admission.k8s.io/v1 AdmissionReview with a request and a UID.
+func (h *Handler) readReview(r *http.Request) (*admissionv1.AdmissionReview, error) {
+	if r.Method != http.MethodPost {
+		return nil, &httpError{http.StatusMethodNotAllowed, "method " + r.Method + " is not allowed: send AdmissionReviews with POST"}
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err != nil || mt != "application/json" {
+			return nil, &httpError{http.StatusUnsupportedMediaType, fmt.Sprintf("Content-Type %q is not supported: send application/json", ct)}
+		}
+	} else {
+		return nil, &httpError{http.StatusUnsupportedMediaType, "Content-Type is missing: send application/json"}
+	}
+	limit := h.MaxBodyBytes
+	if limit <= 0 {
+		limit = DefaultMaxBodyBytes
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
+	if err != nil {
+		return nil, &httpError{http.StatusBadRequest, "read body: " + err.Error()}
+	}
+	if int64(len(body)) > limit {
+		return nil, &httpError{http.StatusRequestEntityTooLarge, fmt.Sprintf("body is larger than %d bytes", limit)}
+	}
+	return DecodeReview(body)
+}
+
+// DecodeReview decodes and checks an admission.k8s.io/v1 AdmissionReview request.
+func DecodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
+	if len(strings.TrimSpace(string(body))) == 0 {
+		return nil, errors.New("body is empty: send an admission.k8s.io/v1 AdmissionReview")
+	}
+	var review admissionv1.AdmissionReview
+	if err := sigsjson.UnmarshalCaseSensitivePreserveInts(body, &review); err != nil {
+		return nil, fmt.Errorf("body is not an AdmissionReview: %v", err)
+	}
+	switch {
+	case review.APIVersion != admissionv1.SchemeGroupVersion.String() || review.Kind != "AdmissionReview":
+		return nil, fmt.Errorf("body is %s %s, not an admission.k8s.io/v1 AdmissionReview: register the webhook with admissionReviewVersions [v1]",
+			quoteOrNone(review.APIVersion), quoteOrNone(review.Kind))
+	case review.Request == nil:
+		return nil, errors.New("AdmissionReview has no request")
+	case review.Request.UID == "":
+		return nil, errors.New("AdmissionReview request has no uid")
+	}
+	return &review, nil
+}
+
+func quoteOrNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return fmt.Sprintf("%q", s)
+}
+
+// record logs one line per denial or warning (nothing for a plain allow at the default
+// level) and counts each rule's result.
+func (h *Handler) record(log logrus.FieldLogger, res *admit.Result) {
+	count := func(rule, result string) {
+		if h.Metrics != nil {
+			h.Metrics.RuleResults.WithLabelValues(rule, result).Inc()
+		}
+	}
+	for _, d := range res.Denials {
+		count(d.Rule, "deny")
+		log.WithField("rule", d.Rule).Info("denied: " + d.Message)
+	}
+	for _, wn := range res.Warnings {
+		count(wn.Rule, "warn")
+		log.WithField("rule", wn.Rule).Info("warning: " + wn.Message)
+	}
+	for _, p := range res.Patch {
+		count(p.Rule, "mutate")
+	}
+	if len(res.Denials) == 0 && len(res.Warnings) == 0 {
+		log.Debug("allowed")
+	}
+}
+
+// Response builds the admission response of a result. Denials are answers (HTTP 200,
+// allowed: false) with code 403, or 400 when the object did not parse; the rule IDs and
+// the reason go into audit annotations so the API server's audit log records why.
+func Response(uid types.UID, mutating bool, res *admit.Result) (*admissionv1.AdmissionResponse, string) {
+	resp := &admissionv1.AdmissionResponse{UID: uid, Allowed: res.Allowed(), Warnings: res.WarningTexts()}
+	outcome := "allowed"
+	if !res.Allowed() {
+		code, reason := int32(http.StatusForbidden), metav1.StatusReasonForbidden
+		for _, d := range res.Denials {
+			if d.Rule == admit.RuleDecode {
+				code, reason = http.StatusBadRequest, metav1.StatusReasonBadRequest
+			}
+		}
+		resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: code, Reason: reason, Message: res.Message()}
+		outcome = "denied"
+	} else if mutating && len(res.Patch) > 0 {
+		patch, _ := json.Marshal(res.Patch) // ops hold strings and string maps only
+		pt := admissionv1.PatchTypeJSONPatch
+		resp.Patch, resp.PatchType = patch, &pt
+		outcome = "patched"
+	}
+	if ann := auditAnnotations(res); len(ann) > 0 {
+		resp.AuditAnnotations = ann
+	}
+	return resp, outcome
+}
+
+// auditAnnotations say which rules acted and why; the API server prefixes the keys with
+// the webhook's name in the audit log.
+func auditAnnotations(res *admit.Result) map[string]string {
+	ann := map[string]string{}
+	if ids := res.Rules(); len(ids) > 0 {
+		ann["rules"] = strings.Join(ids, ",")
+		if res.Allowed() {
+			ann["reason"] = strings.Join(res.WarningTexts(), "; ")
+		} else {
+			ann["reason"] = res.Message()
+		}
+	}
+	if ids := res.Mutations(); len(ids) > 0 {
+		ann["mutated-by"] = strings.Join(ids, ",")
+	}
+	return ann
+}
