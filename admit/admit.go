@@ -9,8 +9,8 @@ import (
 	"slices"
 	"strings"
 
-	storagev1 "k8s.io/api/storage/v1"
 	authenticationv1 "k8s.io/api/authentication/v1"
+	storagev1 "k8s.io/api/storage/v1"
 
 	"github.com/hcistorage/storage-webhook/cluster"
 	"github.com/hcistorage/storage-webhook/providers"

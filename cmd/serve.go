@@ -36,6 +36,8 @@ type serveFlags struct {
 	privileged, clusterPaths                                        stringList
 	selfSigned                                                      bool
 	maxBody                                                         int64
+	// started, when set, hears the bound addresses (tests listen on 127.0.0.1:0).
+	started func(webhook, probes net.Addr)
 }
 
 // Serve runs the HTTPS webhook server until SIGTERM or SIGINT.
@@ -216,6 +218,9 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 	go func() { errc <- srv.ServeTLS(webhookLn, "", "") }()
 	go func() { errc <- psrv.Serve(metricsLn) }()
 	log.WithFields(logrus.Fields{"webhooks": "https://" + webhookLn.Addr().String(), "probes": "http://" + metricsLn.Addr().String()}).Info("serving")
+	if f.started != nil {
+		f.started(webhookLn.Addr(), metricsLn.Addr())
+	}
 	if f.selfSigned {
 		log.Info(fmt.Sprintf("try: curl -sk -H 'Content-Type: application/json' --data-binary @examples/reviews/image-create.json https://%s/mutate/virtualmachineimages", webhookLn.Addr()))
 	}

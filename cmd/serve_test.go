@@ -1,0 +1,176 @@
+package cmd
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/hcistorage/storage-webhook/certs"
+)
+
+// TestServeOverTLS starts `serve` on 127.0.0.1 with certificate files and a file-backed
+// cluster view, and sends it real AdmissionReviews over TLS: a mutation, a denial, a
+// malformed body and an oversized one; then checks the probes and metrics.
+func TestServeOverTLS(t *testing.T) {
+	dir := t.TempDir()
+	bundle, err := certs.Generate(certs.Options{Service: "storage-webhook", Namespace: "test", Validity: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.WriteFiles(bundle, dir); err != nil {
+		t.Fatal(err)
+	}
+	f := &serveFlags{
+		listen: "127.0.0.1:0", metricsListen: "127.0.0.1:0",
+		certFile: filepath.Join(dir, "tls.crt"), keyFile: filepath.Join(dir, "tls.key"),
+		clusterPaths: stringList{"../testdata/cluster"}, maxBody: 64 << 10,
+	}
+	addrs := make(chan [2]net.Addr, 1)
+	f.started = func(w, p net.Addr) { addrs <- [2]net.Addr{w, p} }
+	logs := &syncWriter{}
+	log, err := newLogger("json", "info", logs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- serve(ctx, f, log) }()
+	defer func() {
+		cancel()
+		if err := <-done; err != nil {
+			t.Errorf("serve returned %v", err)
+		}
+	}()
+	var webhookAddr, probeAddr net.Addr
+	select {
+	case a := <-addrs:
+		webhookAddr, probeAddr = a[0], a[1]
+	case err := <-done:
+		t.Fatalf("serve stopped: %v", err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve did not start within 30s")
+	}
+
+	pool := x509.NewCertPool()
+	pool.AppendCertsFromPEM(bundle.CACert)
+	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "storage-webhook.test.svc", MinVersion: tls.VersionTLS12},
+	}}
+	base := "https://" + webhookAddr.String()
+	send := func(path string, body []byte) (int, string) {
+		t.Helper()
+		resp, err := client.Post(base+path, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatalf("POST %s: %v", path, err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	fixture := func(name string) []byte {
+		var fx struct{ Review json.RawMessage }
+		data, err := os.ReadFile(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := json.Unmarshal(data, &fx); err != nil {
+			t.Fatal(err)
+		}
+		return fx.Review
+	}
+
+	t.Run("mutation is a JSONPatch", func(t *testing.T) {
+		code, body := send("/mutate/virtualmachineimages", fixture("../testdata/admission/virtualmachineimages/m2-crd-defaulted-backingimage-on-rbd-becomes-cdi.json"))
+		var out admissionv1.AdmissionReview
+		if err := json.Unmarshal([]byte(body), &out); err != nil || code != 200 {
+			t.Fatalf("%d %s", code, body)
+		}
+		if !out.Response.Allowed || out.Response.PatchType == nil || len(out.Response.Warnings) != 1 {
+			t.Fatalf("response = %+v", out.Response)
+		}
+	})
+	t.Run("denial is HTTP 200 with allowed false", func(t *testing.T) {
+		code, body := send("/validate/persistentvolumeclaims", fixture("../testdata/admission/persistentvolumeclaims/v3-deny-request-below-image-virtual-size.json"))
+		var out admissionv1.AdmissionReview
+		if err := json.Unmarshal([]byte(body), &out); err != nil || code != 200 {
+			t.Fatalf("%d %s", code, body)
+		}
+		if out.Response.Allowed || out.Response.Result.Code != 403 || !strings.Contains(out.Response.Result.Message, "[PVC-V3]") {
+			t.Fatalf("response = %+v", out.Response)
+		}
+	})
+	t.Run("malformed body is 400", func(t *testing.T) {
+		if code, body := send("/validate/persistentvolumeclaims", []byte(`{"apiVersion":`)); code != 400 {
+			t.Fatalf("%d %s", code, body)
+		}
+	})
+	t.Run("oversized body is 413", func(t *testing.T) {
+		if code, body := send("/validate/persistentvolumeclaims", bytes.Repeat([]byte(" "), 65<<10)); code != 413 {
+			t.Fatalf("%d %s", code, body)
+		}
+	})
+	t.Run("unknown path is 404", func(t *testing.T) {
+		if code, _ := send("/validate/pods", []byte(`{}`)); code != 404 {
+			t.Fatalf("code %d", code)
+		}
+	})
+	t.Run("probes and metrics", func(t *testing.T) {
+		probe := "http://" + probeAddr.String()
+		for _, p := range []string{"/healthz", "/readyz"} {
+			resp, err := http.Get(probe + p)
+			if err != nil || resp.StatusCode != 200 {
+				t.Fatalf("%s: %v %v", p, resp, err)
+			}
+			resp.Body.Close()
+		}
+		resp, err := http.Get(probe + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, want := range []string{
+			`storage_webhook_requests_total{operation="CREATE",outcome="denied",resource="persistentvolumeclaims",webhook="/validate/persistentvolumeclaims"} 1`,
+			`storage_webhook_rule_results_total{result="deny",rule="PVC-V3"} 1`,
+			`storage_webhook_requests_total{operation="unknown",outcome="rejected",resource="persistentvolumeclaims",webhook="/validate/persistentvolumeclaims"} 2`,
+		} {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("metrics lack %s", want)
+			}
+		}
+	})
+	if !strings.Contains(logs.String(), `"rule":"PVC-V3"`) {
+		t.Errorf("no log line for the denial: %s", logs.String())
+	}
+}
+
+// syncWriter is a log buffer safe for the server's goroutines.
+type syncWriter struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (s *syncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+
+func (s *syncWriter) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.String()
+}

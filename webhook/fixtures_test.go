@@ -1,0 +1,187 @@
+package webhook_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"reflect"
+	"sort"
+	"strings"
+	"testing"
+
+	"github.com/sirupsen/logrus"
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/cluster"
+	"github.com/hcistorage/storage-webhook/providers"
+	"github.com/hcistorage/storage-webhook/webhook"
+)
+
+// fixture is one case under testdata/admission: an AdmissionReview sent to a webhook path
+// and what must come back.
+type fixture struct {
+	Webhook string          `json:"webhook"` // the path, e.g. /mutate/virtualmachineimages
+	Review  json.RawMessage `json:"review"`
+	Want    struct {
+		Allowed bool `json:"allowed"`
+		// Code is the status code of a denial.
+		Code int32 `json:"code"`
+		// Rules that denied or warned, and rules that patched.
+		Rules     []string `json:"rules"`
+		MutatedBy []string `json:"mutatedBy"`
+		// MessageContains are substrings of the denial message.
+		MessageContains []string `json:"messageContains"`
+		// Warnings are substrings, one per expected warning (the count must match).
+		Warnings []string `json:"warnings"`
+		// Object is the request object after applying the returned patch, compared as JSON.
+		// Absent for validating webhooks and denials; for a mutating allow with no patch it
+		// must equal the request object.
+		Object json.RawMessage `json:"object"`
+		// Patch, when present, must equal the returned operations exactly.
+		Patch json.RawMessage `json:"patch"`
+	} `json:"want"`
+}
+
+func testHandler(t testing.TB) *webhook.Handler {
+	t.Helper()
+	view, err := cluster.LoadFiles("../testdata/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := &admit.Env{View: view, Providers: providers.NewStatic(providers.Builtins()),
+		Privileged: map[string]bool{admit.DefaultPrivilegedUsers[0]: true, admit.DefaultPrivilegedUsers[1]: true}}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	return &webhook.Handler{Hooks: webhook.Hooks(env), Log: log}
+}
+
+// TestAdmissionFixtures sends every fixture through the real HTTP handler.
+func TestAdmissionFixtures(t *testing.T) {
+	files, err := filepath.Glob("../testdata/admission/*/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures found: %v", err)
+	}
+	mux := testHandler(t).Mux()
+	for _, file := range files {
+		name := strings.TrimSuffix(strings.TrimPrefix(file, "../testdata/admission/"), ".json")
+		t.Run(name, func(t *testing.T) {
+			data, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fx fixture
+			dec := json.NewDecoder(bytes.NewReader(data))
+			dec.DisallowUnknownFields()
+			if err := dec.Decode(&fx); err != nil {
+				t.Fatalf("fixture does not parse: %v", err)
+			}
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(http.MethodPost, fx.Webhook, bytes.NewReader(fx.Review))
+			req.Header.Set("Content-Type", "application/json")
+			mux.ServeHTTP(rec, req)
+			if rec.Code != http.StatusOK {
+				t.Fatalf("HTTP %d: %s", rec.Code, rec.Body)
+			}
+			var in, out admissionv1.AdmissionReview
+			if err := json.Unmarshal(fx.Review, &in); err != nil {
+				t.Fatal(err)
+			}
+			if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+				t.Fatal(err)
+			}
+			checkResponse(t, &fx, in.Request, out.Response)
+		})
+	}
+}
+
+func checkResponse(t *testing.T, fx *fixture, req *admissionv1.AdmissionRequest, resp *admissionv1.AdmissionResponse) {
+	t.Helper()
+	w := fx.Want
+	if resp.UID != req.UID {
+		t.Errorf("uid = %q, want the request's %q", resp.UID, req.UID)
+	}
+	if resp.Allowed != w.Allowed {
+		t.Fatalf("allowed = %v, want %v (result: %+v)", resp.Allowed, w.Allowed, resp.Result)
+	}
+	if !w.Allowed {
+		if resp.Result == nil || resp.Result.Code != w.Code {
+			t.Errorf("denial status = %+v, want code %d", resp.Result, w.Code)
+		}
+		for _, s := range w.MessageContains {
+			if resp.Result == nil || !strings.Contains(resp.Result.Message, s) {
+				t.Errorf("message %q does not contain %q", resp.Result.Message, s)
+			}
+		}
+		if resp.Patch != nil {
+			t.Errorf("a denial carries a patch: %s", resp.Patch)
+		}
+	}
+	if got := splitIDs(resp.AuditAnnotations["rules"]); !sameSet(got, w.Rules) {
+		t.Errorf("rules = %v, want %v", got, w.Rules)
+	}
+	if got := splitIDs(resp.AuditAnnotations["mutated-by"]); !sameSet(got, w.MutatedBy) {
+		t.Errorf("mutated by = %v, want %v", got, w.MutatedBy)
+	}
+	if len(resp.Warnings) != len(w.Warnings) {
+		t.Errorf("warnings = %q, want %d containing %q", resp.Warnings, len(w.Warnings), w.Warnings)
+	} else {
+		for i, s := range w.Warnings {
+			if !strings.Contains(resp.Warnings[i], s) {
+				t.Errorf("warning %q does not contain %q", resp.Warnings[i], s)
+			}
+		}
+	}
+	if w.Patch != nil && !jsonEqual(t, resp.Patch, w.Patch) {
+		t.Errorf("patch = %s\nwant %s", resp.Patch, w.Patch)
+	}
+	if w.Object != nil {
+		got := req.Object.Raw
+		if len(resp.Patch) > 0 {
+			if resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
+				t.Fatalf("patchType = %v, want JSONPatch", resp.PatchType)
+			}
+			var ops []admit.Op
+			if err := json.Unmarshal(resp.Patch, &ops); err != nil {
+				t.Fatal(err)
+			}
+			var err error
+			if got, err = webhook.ApplyPatch(req.Object.Raw, ops); err != nil {
+				t.Fatalf("returned patch %s: %v", resp.Patch, err)
+			}
+		}
+		if !jsonEqual(t, got, w.Object) {
+			t.Errorf("object after patch = %s\nwant %s", got, w.Object)
+		}
+	}
+}
+
+func splitIDs(s string) []string {
+	if s == "" {
+		return nil
+	}
+	return strings.Split(s, ",")
+}
+
+func sameSet(a, b []string) bool {
+	a, b = append([]string{}, a...), append([]string{}, b...)
+	sort.Strings(a)
+	sort.Strings(b)
+	return len(a) == len(b) && (len(a) == 0 || reflect.DeepEqual(a, b))
+}
+
+func jsonEqual(t *testing.T, a, b []byte) bool {
+	t.Helper()
+	var x, y any
+	if err := json.Unmarshal(a, &x); err != nil {
+		t.Fatalf("%s: %v", a, err)
+	}
+	if err := json.Unmarshal(b, &y); err != nil {
+		t.Fatalf("%s: %v", b, err)
+	}
+	return reflect.DeepEqual(x, y)
+}

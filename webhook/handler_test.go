@@ -1,0 +1,151 @@
+package webhook_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	kwhhttp "github.com/slok/kubewebhook/v2/pkg/http"
+	"github.com/slok/kubewebhook/v2/pkg/model"
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/metrics"
+	"github.com/hcistorage/storage-webhook/webhook"
+)
+
+const pvcReview = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-1",
+ "kind":{"group":"","version":"v1","kind":"PersistentVolumeClaim"},
+ "resource":{"group":"","version":"v1","resource":"persistentvolumeclaims"},
+ "namespace":"default","name":"x","operation":"CREATE","userInfo":{"username":"alice"},
+ "object":{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"x","namespace":"default"}}}}`
+
+// TestHandlerRefusesBadEnvelopes: every request that is not a usable AdmissionReview gets a
+// precise 4xx status and a message, never a crash or an allow.
+func TestHandlerRefusesBadEnvelopes(t *testing.T) {
+	h := testHandler(t)
+	h.MaxBodyBytes = 4096
+	mux := h.Mux()
+	cases := []struct {
+		name, method, contentType, body string
+		wantCode                        int
+		wantText                        string
+	}{
+		{"not JSON", "POST", "application/json", "hello", 400, "not an AdmissionReview"},
+		{"truncated JSON", "POST", "application/json", pvcReview[:80], 400, "not an AdmissionReview"},
+		{"empty body", "POST", "application/json", "", 400, "body is empty"},
+		{"whitespace body", "POST", "application/json", "  \n", 400, "body is empty"},
+		{"wrong content type", "POST", "text/plain", pvcReview, 415, "text/plain"},
+		{"missing content type", "POST", "", pvcReview, 415, "Content-Type is missing"},
+		{"GET", "GET", "application/json", "", 405, "method GET"},
+		{"over the body cap", "POST", "application/json", `{"x":"` + strings.Repeat("a", 5000) + `"}`, 413, "larger than 4096 bytes"},
+		{"v1beta1 review", "POST", "application/json", strings.Replace(pvcReview, "admission.k8s.io/v1", "admission.k8s.io/v1beta1", 1), 400, `"admission.k8s.io/v1beta1"`},
+		{"not a review", "POST", "application/json", `{"apiVersion":"v1","kind":"Pod","metadata":{"name":"p"}}`, 400, `"Pod", not an admission.k8s.io/v1 AdmissionReview`},
+		{"no request", "POST", "application/json", `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview"}`, 400, "has no request"},
+		{"no uid", "POST", "application/json", strings.Replace(pvcReview, `"uid":"u-1",`, "", 1), 400, "has no uid"},
+		{"JSON array", "POST", "application/json", `[1,2]`, 400, "not an AdmissionReview"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			req := httptest.NewRequest(c.method, "/validate/persistentvolumeclaims", strings.NewReader(c.body))
+			if c.contentType != "" {
+				req.Header.Set("Content-Type", c.contentType)
+			}
+			mux.ServeHTTP(rec, req)
+			if rec.Code != c.wantCode || !strings.Contains(rec.Body.String(), c.wantText) {
+				t.Errorf("got %d %q, want %d containing %q", rec.Code, rec.Body, c.wantCode, c.wantText)
+			}
+		})
+	}
+}
+
+func post(t *testing.T, h http.Handler, path, body string) *httptest.ResponseRecorder {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+	req.Header.Set("Content-Type", "application/json; charset=utf-8")
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+// TestHandlerNotReadyAnswers503: before the caches have synced, requests are refused with a
+// retryable error, never answered from an empty cache.
+func TestHandlerNotReadyAnswers503(t *testing.T) {
+	h := testHandler(t)
+	ready := false
+	h.Ready = func() bool { return ready }
+	rec := post(t, h.Mux(), "/validate/persistentvolumeclaims", pvcReview)
+	if rec.Code != http.StatusServiceUnavailable || rec.Header().Get("Retry-After") == "" {
+		t.Fatalf("not ready: got %d %q, want 503 with Retry-After", rec.Code, rec.Body)
+	}
+	ready = true
+	if rec := post(t, h.Mux(), "/validate/persistentvolumeclaims", pvcReview); rec.Code != http.StatusOK {
+		t.Fatalf("ready: got %d %q, want 200", rec.Code, rec.Body)
+	}
+}
+
+// TestHandlerRecoversRulePanic: a panicking rule fails its own request with 500, is counted,
+// and the next request is answered normally.
+func TestHandlerRecoversRulePanic(t *testing.T) {
+	h := testHandler(t)
+	h.Metrics = metrics.New()
+	env := &admit.Env{} // no view: the PVC rule dereferences it and panics
+	hooks := webhook.Hooks(env)
+	h.Hooks = hooks
+	rec := post(t, h.Mux(), "/mutate/persistentvolumeclaims", pvcReview)
+	if rec.Code != http.StatusInternalServerError || !strings.Contains(rec.Body.String(), "rule panicked") {
+		t.Fatalf("got %d %q, want 500 naming the panic", rec.Code, rec.Body)
+	}
+	if got := testutil.ToFloat64(h.Metrics.PanicsRecovered); got != 1 {
+		t.Errorf("panics recovered = %v, want 1", got)
+	}
+	h.Hooks = testHandler(t).Hooks
+	if rec := post(t, h.Mux(), "/mutate/persistentvolumeclaims", pvcReview); rec.Code != http.StatusOK {
+		t.Errorf("after the panic: got %d, want 200", rec.Code)
+	}
+}
+
+// TestHandlerDryRunAnswersTheSame: dryRun does not change the answer.
+func TestHandlerDryRunAnswersTheSame(t *testing.T) {
+	mux := testHandler(t).Mux()
+	review := strings.Replace(pvcReview, `"name":"x"`, `"name":"image-debian12"`, 2)
+	dry := strings.Replace(review, `"operation":"CREATE"`, `"operation":"CREATE","dryRun":true`, 1)
+	a := post(t, mux, "/mutate/persistentvolumeclaims", review)
+	b := post(t, mux, "/mutate/persistentvolumeclaims", dry)
+	if a.Code != 200 || a.Body.String() != b.Body.String() {
+		t.Fatalf("dry run answered differently:\n%s\n%s", a.Body, b.Body)
+	}
+	if !strings.Contains(a.Body.String(), `"patchType":"JSONPatch"`) {
+		t.Fatalf("expected the golden mark patch, got %s", a.Body)
+	}
+}
+
+// TestHookServesThroughKubewebhook: each hook is a kubewebhook webhook.Webhook, and
+// kubewebhook's own handler answers with exactly our patch.
+func TestHookServesThroughKubewebhook(t *testing.T) {
+	var hook *webhook.Hook
+	for _, h := range testHandler(t).Hooks {
+		if h.ID() == "/mutate/persistentvolumeclaims" {
+			hook = h
+		}
+	}
+	kh := kwhhttp.MustHandlerFor(kwhhttp.HandlerConfig{Webhook: hook})
+	review := strings.Replace(pvcReview, `"name":"x"`, `"name":"image-debian12"`, 2)
+	rec := post(t, kh, "/", review)
+	var out admissionv1.AdmissionReview
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Response == nil {
+		t.Fatalf("%d %s: %v", rec.Code, rec.Body, err)
+	}
+	want := `[{"op":"add","path":"/metadata/annotations","value":{"harvesterhci.io/goldenImage":"true"}}]`
+	if !out.Response.Allowed || string(out.Response.Patch) != want {
+		t.Fatalf("patch = %s, want %s", out.Response.Patch, want)
+	}
+	if _, err := hook.Review(context.Background(), model.AdmissionReview{}); err == nil {
+		t.Error("a review without a v1 request must be an error")
+	}
+}
