@@ -186,6 +186,11 @@ func DecodeManifests(data []byte) ([]*unstructured.Unstructured, error) {
 			}
 			continue
 		}
+		for _, field := range []string{"name", "namespace"} {
+			if _, _, err := unstructured.NestedString(m, "metadata", field); err != nil {
+				return nil, fmt.Errorf("document %d: metadata.%s must be a string (quote it in YAML): %v", doc, field, err)
+			}
+		}
 		if u.GetAPIVersion() == "" || u.GetKind() == "" || u.GetName() == "" {
 			return nil, fmt.Errorf("document %d: apiVersion, kind and metadata.name are required", doc)
 		}

@@ -4,10 +4,12 @@ package providers
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"slices"
 
 	storagev1 "k8s.io/api/storage/v1"
+	"sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 
 	"github.com/hcistorage/storage-webhook/harvester"
@@ -88,15 +90,23 @@ type File struct {
 	Builtins *bool `json:"builtins,omitempty"`
 }
 
-// Parse reads and validates a providers file. Unknown fields are errors, so that a typo
-// (say `clonestrategy`) does not silently fall back to a default.
+// Parse reads and validates a providers file. Unknown, duplicate and wrongly-cased fields
+// are errors, so that a typo (say `clonestrategy`) does not silently fall back to a default.
 func Parse(data []byte) (Table, error) {
-	var f File
-	if err := yaml.UnmarshalStrict(data, &f); err != nil {
-		return nil, fmt.Errorf("providers file does not parse: %w", err)
-	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fmt.Errorf("providers file is empty")
+	}
+	js, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
+		return nil, fmt.Errorf("providers file does not parse: %w", err)
+	}
+	var f File
+	strictErrs, err := json.UnmarshalStrict(js, &f)
+	if err == nil && len(strictErrs) > 0 {
+		err = errors.Join(strictErrs...)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("providers file does not parse: %w", err)
 	}
 	for i, p := range f.Providers {
 		if err := p.validate(); err != nil {
