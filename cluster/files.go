@@ -40,6 +40,16 @@ func (f *Files) Object(k ObjectKey) (*unstructured.Unstructured, bool) {
 // LoadFiles reads every .yaml, .yml and .json file under each path (a file or a folder,
 // walked recursively in name order). Kinds no rule reads are kept for `check` only.
 func LoadFiles(paths ...string) (*Files, error) {
+	objs, err := ReadManifests(paths...)
+	if err != nil {
+		return nil, err
+	}
+	return NewFiles(objs)
+}
+
+// ReadManifests reads the objects of files and folders (walked recursively in name order,
+// .yaml, .yml and .json files only), in order; "-" is standard input.
+func ReadManifests(paths ...string) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	for _, p := range paths {
 		files, err := manifestFiles(p)
@@ -54,7 +64,7 @@ func LoadFiles(paths ...string) (*Files, error) {
 			objs = append(objs, more...)
 		}
 	}
-	return NewFiles(objs)
+	return objs, nil
 }
 
 // NewFiles builds a view from objects.

@@ -64,10 +64,10 @@ func Check(args []string, stdin io.Reader, stdout, stderr io.Writer) (denied boo
 		if file == "-" {
 			more, err = readStdin(stdin)
 		} else {
-			more, err = cluster.ReadManifestFile(file)
+			more, err = cluster.ReadManifests(file)
 		}
 		if err != nil {
-			return false, err
+			return false, usageError{err}
 		}
 		objs = append(objs, more...)
 	}

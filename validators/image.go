@@ -95,21 +95,31 @@ func imageExport(env *admit.Env, res *admit.Result, name string, img *harvester.
 	}
 }
 
-// imageImmutable is IMG-V4: once set, these fields never change.
+// imageImmutable is IMG-V4: once set, these fields never change. The storage class is set
+// when either the annotation or spec.targetStorageClassName names it; filling in the other
+// one later must name that same class, or the image would change class.
 func imageImmutable(res *admit.Result, name string, old, img *harvester.VirtualMachineImage) {
-	fields := []struct{ field, old, new string }{
-		{"metadata.annotations[" + harvester.AnnStorageClassName + "]", old.Annotations[harvester.AnnStorageClassName], img.Annotations[harvester.AnnStorageClassName]},
-		{"spec.targetStorageClassName", old.Spec.TargetStorageClassName, img.Spec.TargetStorageClassName},
-		{"spec.backend", old.Spec.Backend, img.Spec.Backend},
-		{"spec.sourceType", old.Spec.SourceType, img.Spec.SourceType},
-		{"spec.url", old.Spec.URL, img.Spec.URL},
-		{"spec.pvcName", old.Spec.PVCName, img.Spec.PVCName},
-		{"spec.pvcNamespace", old.Spec.PVCNamespace, img.Spec.PVCNamespace},
+	oldClass := old.StorageClassName()
+	fields := []struct {
+		field, old, new string
+		class           bool
+	}{
+		{"metadata.annotations[" + harvester.AnnStorageClassName + "]", old.Annotations[harvester.AnnStorageClassName], img.Annotations[harvester.AnnStorageClassName], true},
+		{"spec.targetStorageClassName", old.Spec.TargetStorageClassName, img.Spec.TargetStorageClassName, true},
+		{"spec.backend", old.Spec.Backend, img.Spec.Backend, false},
+		{"spec.sourceType", old.Spec.SourceType, img.Spec.SourceType, false},
+		{"spec.url", old.Spec.URL, img.Spec.URL, false},
+		{"spec.pvcName", old.Spec.PVCName, img.Spec.PVCName, false},
+		{"spec.pvcNamespace", old.Spec.PVCNamespace, img.Spec.PVCNamespace, false},
 	}
 	for _, f := range fields {
-		if f.old != "" && f.new != f.old {
+		switch {
+		case f.old != "" && f.new != f.old:
 			res.Deny(RuleImageImmutable, "image %s: %s is immutable once set (was %q, now %q): create a new image instead",
 				name, f.field, f.old, f.new)
+		case f.class && f.old == "" && f.new != "" && oldClass != "" && f.new != oldClass:
+			res.Deny(RuleImageImmutable, "image %s: %s is set to %q but the image's storage class is %q, which is immutable once set: set it to %q or create a new image instead",
+				name, f.field, f.new, oldClass, oldClass)
 		}
 	}
 }

@@ -1,7 +1,10 @@
 package validators
 
 import (
+	"strconv"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/api/resource"
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
@@ -9,8 +12,10 @@ import (
 
 // checkImageSize is the one place a disk's requested size is held against the image
 // minimum size (PVC-V3, and later VM-V1 and DV-V1). ref is an image reference
-// "namespace/name"; size is in bytes, shown is how the request wrote it.
-func checkImageSize(env *admit.Env, res *admit.Result, rule, disk, ref string, size int64, shown string) {
+// "namespace/name"; request is the requested storage. The comparison is exact: a fraction
+// of a byte short is short, and requests beyond int64 bytes are not mistaken for zero (as
+// Quantity.Value would).
+func checkImageSize(env *admit.Env, res *admit.Result, rule, disk, ref string, request resource.Quantity) {
 	ns, imgName, ok := strings.Cut(ref, "/")
 	if !ok || ns == "" || imgName == "" || strings.Contains(imgName, "/") {
 		res.Deny(rule, "%s: annotation %s is %q, which is not \"<namespace>/<image name>\": fix the image reference",
@@ -27,8 +32,16 @@ func checkImageSize(env *admit.Env, res *admit.Result, rule, disk, ref string, s
 		res.Warn(rule, "%s: the size of image %s is not known yet, so the disk size was not checked", disk, ref)
 		return
 	}
-	if size < minimum {
-		res.Deny(rule, "%s requests %s (%d bytes), less than %s (%d bytes), the minimum size of image %s: request at least %s",
-			disk, shown, size, admit.Quantity(minimum), minimum, ref, admit.Quantity(minimum))
+	if request.Cmp(*resource.NewQuantity(minimum, resource.BinarySI)) < 0 {
+		res.Deny(rule, "%s requests %s (%s bytes), less than %s (%d bytes), the minimum size of image %s: request at least %s",
+			disk, request.String(), exactBytes(request), admit.Quantity(minimum), minimum, ref, admit.Quantity(minimum))
 	}
+}
+
+// exactBytes writes a quantity as its exact number of bytes, with the fraction when it has one.
+func exactBytes(q resource.Quantity) string {
+	if v, ok := q.AsInt64(); ok {
+		return strconv.FormatInt(v, 10)
+	}
+	return q.AsDec().String()
 }

@@ -78,8 +78,7 @@ func pvcImageSize(env *admit.Env, res *admit.Result, name string, pvc *corev1.Pe
 	if !ok {
 		return
 	}
-	request := pvc.Spec.Resources.Requests[corev1.ResourceStorage]
-	checkImageSize(env, res, RulePVCImageSize, "PVC "+name, ref, request.Value(), request.String())
+	checkImageSize(env, res, RulePVCImageSize, "PVC "+name, ref, pvc.Spec.Resources.Requests[corev1.ResourceStorage])
 }
 
 func describeValue(v string, present bool) string {
