@@ -2,6 +2,7 @@ package admit
 
 import (
 	"fmt"
+	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
 	"sigs.k8s.io/json"
@@ -15,9 +16,58 @@ func Decode(raw []byte, into any) error {
 		return fmt.Errorf("no object in the request")
 	}
 	if err := json.UnmarshalCaseSensitivePreserveInts(raw, into); err != nil {
+		if field := badQuantity(raw); field != "" {
+			return fmt.Errorf("%s: %w", field, err)
+		}
 		return err
 	}
 	return nil
+}
+
+// badQuantity finds the first resource list entry (requests, limits, capacity) that is not
+// a quantity and names it, because resource.Quantity's own error does not say where it was.
+// It runs only after a decode has failed.
+func badQuantity(raw []byte) string {
+	var doc any
+	if json.UnmarshalCaseSensitivePreserveInts(raw, &doc) != nil {
+		return ""
+	}
+	var walk func(v any, path string) string
+	walk = func(v any, path string) string {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, child := range v {
+				if list, ok := child.(map[string]any); ok && (k == "requests" || k == "limits" || k == "capacity") {
+					for name, q := range list {
+						if !isQuantity(q) {
+							return fmt.Sprintf("%s.%s.%s is %#v, not a quantity", path, k, name, q)
+						}
+					}
+				}
+				if f := walk(child, path+"."+k); f != "" {
+					return f
+				}
+			}
+		case []any:
+			for i, child := range v {
+				if f := walk(child, fmt.Sprintf("%s[%d]", path, i)); f != "" {
+					return f
+				}
+			}
+		}
+		return ""
+	}
+	return strings.TrimPrefix(walk(doc, ""), ".")
+}
+
+// isQuantity accepts what resource.Quantity's UnmarshalJSON accepts: a string or a number.
+func isQuantity(v any) bool {
+	switch v.(type) {
+	case string, int64, float64:
+		_, err := resource.ParseQuantity(fmt.Sprint(v))
+		return err == nil
+	}
+	return false
 }
 
 // Decode decodes raw into obj, or records the denial that says what did not parse.

@@ -30,6 +30,11 @@ func StartInformers(ctx context.Context, cfg *rest.Config) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
+	return startInformers(ctx, kube, dyn)
+}
+
+func startInformers(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface) (*Cache, error) {
+	var err error
 	typed := informers.NewSharedInformerFactoryWithOptions(kube, resync, informers.WithTransform(Transform))
 	untyped := dynamicinformer.NewDynamicSharedInformerFactory(dyn, resync)
 	ix := newIndexers()

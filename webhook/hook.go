@@ -55,8 +55,9 @@ func (h *Hook) Kind() model.WebhookKind { return h.kind }
 // Mutating reports whether the hook is a mutating webhook.
 func (h *Hook) Mutating() bool { return h.kind == model.WebhookKindMutating }
 
-// Run applies the hook's rules to one request. A panic in a rule is recovered and
-// returned as an error for this request only.
+// Run applies the hook's rules to one request. A denied result carries no patch: the API
+// server applies none, so none is reported, logged or counted. A panic in a rule is
+// recovered and returned as an error for this request only.
 func (h *Hook) Run(req *admit.Request) (res admit.Result, err error) {
 	if !slices.Contains(h.ops, req.Operation) {
 		return res, nil
@@ -66,7 +67,11 @@ func (h *Hook) Run(req *admit.Request) (res admit.Result, err error) {
 			err = &PanicError{Value: p, Stack: debug.Stack()}
 		}
 	}()
-	return h.rules(h.env, req), nil
+	res = h.rules(h.env, req)
+	if !res.Allowed() {
+		res.Patch = nil
+	}
+	return res, nil
 }
 
 // PanicError is a recovered panic of a rule.

@@ -1,0 +1,76 @@
+package cluster
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	dynamicfake "k8s.io/client-go/dynamic/fake"
+	kubefake "k8s.io/client-go/kubernetes/fake"
+
+	"github.com/hcistorage/storage-webhook/harvester"
+)
+
+// TestInformersFillTheView: the informer-backed view answers the same lookups as the
+// file-backed one, through the same transforms and indexes, and follows changes.
+func TestInformersFillTheView(t *testing.T) {
+	kube := kubefake.NewClientset(
+		&storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "rbd", Annotations: map[string]string{harvester.AnnIsDefaultClass: "true"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}}, Provisioner: "rbd.csi.ceph.com"},
+		&corev1.PersistentVolumeClaim{ObjectMeta: metav1.ObjectMeta{Name: "img", Namespace: "default"}},
+		&corev1.Pod{ObjectMeta: metav1.ObjectMeta{Name: "vm", Namespace: "default"},
+			Spec: corev1.PodSpec{Volumes: []corev1.Volume{{Name: "d", VolumeSource: corev1.VolumeSource{
+				PersistentVolumeClaim: &corev1.PersistentVolumeClaimVolumeSource{ClaimName: "img"}}}}},
+			Status: corev1.PodStatus{Phase: corev1.PodRunning}},
+	)
+	image := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "harvesterhci.io/v1beta1", "kind": "VirtualMachineImage",
+		"metadata": map[string]any{"name": "img", "namespace": "default"},
+		"spec":     map[string]any{"backend": "cdi", "checksum": "abc"},
+		"status":   map[string]any{"size": int64(100), "virtualSize": int64(2048)},
+	}}
+	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
+		map[schema.GroupVersionResource]string{harvester.ImageGVR: "VirtualMachineImageList"}, image)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	c, err := startInformers(ctx, kube, dyn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	poll(t, func() bool { ok, _ := c.Synced(); return ok })
+
+	if sc, ok := c.DefaultStorageClass(); !ok || sc.Name != "rbd" || sc.ManagedFields != nil {
+		t.Errorf("default class = %+v, %v (managedFields must be dropped)", sc, ok)
+	}
+	if img, ok := c.Image("default", "img"); !ok || img.MinimumSize() != 2048 || img.Spec.Backend != "cdi" {
+		t.Errorf("image = %+v, %v", img, ok)
+	}
+	if _, ok := c.PVC("default", "img"); !ok {
+		t.Error("pvc not in view")
+	}
+	if pods := c.RunningPodsUsingPVC("default", "img"); len(pods) != 1 || pods[0] != "vm" {
+		t.Errorf("pods = %v", pods)
+	}
+	if err := kube.CoreV1().Pods("default").Delete(ctx, "vm", metav1.DeleteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll(t, func() bool { return len(c.RunningPodsUsingPVC("default", "img")) == 0 })
+}
+
+// poll waits for cond with a deadline (no fixed sleeps).
+func poll(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatal("condition not met within 10s")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
