@@ -15,6 +15,7 @@ import (
 	kubefake "k8s.io/client-go/kubernetes/fake"
 
 	"github.com/hcistorage/storage-webhook/harvester"
+	"github.com/hcistorage/storage-webhook/internal/poll"
 )
 
 // TestInformersFillTheView: the informer-backed view answers the same lookups as the
@@ -43,7 +44,7 @@ func TestInformersFillTheView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	poll(t, func() bool { ok, _ := c.Synced(); return ok })
+	poll.Until(t, 10*time.Second, func() bool { ok, _ := c.Synced(); return ok })
 
 	if sc, ok := c.DefaultStorageClass(); !ok || sc.Name != "rbd" || sc.ManagedFields != nil {
 		t.Errorf("default class = %+v, %v (managedFields must be dropped)", sc, ok)
@@ -60,17 +61,5 @@ func TestInformersFillTheView(t *testing.T) {
 	if err := kube.CoreV1().Pods("default").Delete(ctx, "vm", metav1.DeleteOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	poll(t, func() bool { return len(c.RunningPodsUsingPVC("default", "img")) == 0 })
-}
-
-// poll waits for cond with a deadline (no fixed sleeps).
-func poll(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	poll.Until(t, 10*time.Second, func() bool { return len(c.RunningPodsUsingPVC("default", "img")) == 0 })
 }

@@ -10,6 +10,8 @@ import (
 
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/hcistorage/storage-webhook/internal/poll"
 )
 
 func class(provisioner string, params map[string]string) *storagev1.StorageClass {
@@ -124,7 +126,7 @@ func TestStoreReloads(t *testing.T) {
 	go func() { _ = s.Watch(ctx) }()
 	name := func() string { p, _ := s.Table().Match(class("x.csi", nil)); return p.Name }
 
-	waitFor(t, func() bool { write(row("second")); return name() == "second" })
+	poll.Until(t, 10*time.Second, func() bool { write(row("second")); return name() == "second" })
 	write("providers: [")
 	select {
 	case err := <-drainTo(errs, func(e error) bool { return e != nil }):
@@ -136,18 +138,6 @@ func TestStoreReloads(t *testing.T) {
 	}
 	if name() != "second" {
 		t.Errorf("table after a garbage file = %q, want the previous one", name())
-	}
-}
-
-// waitFor polls cond with a deadline (no fixed sleeps).
-func waitFor(t *testing.T, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 10s")
-		}
-		time.Sleep(20 * time.Millisecond)
 	}
 }
 

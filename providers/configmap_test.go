@@ -1,0 +1,30 @@
+package providers
+
+import (
+	"os"
+	"testing"
+
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
+	"sigs.k8s.io/yaml"
+)
+
+// TestDeployedConfigMapParses: the providers file shipped in deploy/ is valid and its row
+// wins over the built-in catch-all.
+func TestDeployedConfigMapParses(t *testing.T) {
+	data, err := os.ReadFile("../deploy/providers-configmap.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cm corev1.ConfigMap
+	if err := yaml.UnmarshalStrict(data, &cm); err != nil {
+		t.Fatal(err)
+	}
+	table, err := Parse([]byte(cm.Data["providers.yaml"]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, _ := table.Match(&storagev1.StorageClass{Provisioner: "rbd.csi.ceph.com"}); p.Name != "ceph-rbd" || p.CloneStrategy != "csi-clone" {
+		t.Errorf("rbd class got profile %+v", p)
+	}
+}
