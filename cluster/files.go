@@ -48,7 +48,7 @@ func LoadFiles(paths ...string) (*Files, error) {
 }
 
 // ReadManifests reads the objects of files and folders (walked recursively in name order,
-// .yaml, .yml and .json files only), in order; "-" is standard input.
+// .yaml, .yml and .json files only), in order.
 func ReadManifests(paths ...string) ([]*unstructured.Unstructured, error) {
 	var objs []*unstructured.Unstructured
 	for _, p := range paths {
@@ -93,27 +93,25 @@ func NewFiles(objs []*unstructured.Unstructured) (*Files, error) {
 
 func (f *Files) index(u *unstructured.Unstructured) error {
 	var ix cache.Indexer
-	var typed any
+	var obj any
 	switch u.GroupVersionKind().GroupKind().String() {
 	case "StorageClass.storage.k8s.io":
-		ix, typed = f.classes, &storagev1.StorageClass{}
+		ix, obj = f.classes, &storagev1.StorageClass{}
 	case "PersistentVolumeClaim":
-		ix, typed = f.pvcs, &corev1.PersistentVolumeClaim{}
+		ix, obj = f.pvcs, &corev1.PersistentVolumeClaim{}
 	case "Pod":
-		ix, typed = f.pods, &corev1.Pod{}
+		ix, obj = f.pods, &corev1.Pod{}
 	case "VirtualMachineImage.harvesterhci.io":
-		ix, typed = f.images, u.DeepCopy() // Transform converts it, as in the informer
+		ix, obj = f.images, u.DeepCopy() // Transform converts it, as in the informer
 	default:
 		return nil
 	}
-	if tu, ok := typed.(*unstructured.Unstructured); !ok {
-		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, typed); err != nil {
+	if _, untyped := obj.(*unstructured.Unstructured); !untyped {
+		if err := runtime.DefaultUnstructuredConverter.FromUnstructured(u.Object, obj); err != nil {
 			return err
 		}
-	} else {
-		typed = tu
 	}
-	obj, err := Transform(typed)
+	obj, err := Transform(obj)
 	if err != nil {
 		return err
 	}
@@ -121,9 +119,6 @@ func (f *Files) index(u *unstructured.Unstructured) error {
 }
 
 func manifestFiles(root string) ([]string, error) {
-	if root == "-" {
-		return []string{root}, nil
-	}
 	var files []string
 	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
@@ -143,30 +138,31 @@ func manifestFiles(root string) ([]string, error) {
 // whole, and a mistaken path (a disk image, /dev/zero) must fail rather than eat memory.
 const maxManifestBytes = 64 << 20
 
-// ReadManifestFile reads the objects of one YAML or JSON file ("-" is standard input),
-// several documents per file; a List's items are its objects. Empty documents are skipped.
+// ReadManifestFile reads the objects of one YAML or JSON file.
 func ReadManifestFile(path string) ([]*unstructured.Unstructured, error) {
-	var r io.Reader = os.Stdin
-	if path != "-" {
-		f, err := os.Open(path)
-		if err != nil {
-			return nil, err
-		}
-		defer f.Close()
-		r = f
-	}
-	data, err := io.ReadAll(io.LimitReader(r, maxManifestBytes+1))
+	f, err := os.Open(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
-	if len(data) > maxManifestBytes {
-		return nil, fmt.Errorf("%s: larger than %d bytes", path, maxManifestBytes)
-	}
-	objs, err := DecodeManifests(data)
+	defer f.Close()
+	objs, err := ReadManifestStream(f)
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return objs, nil
+}
+
+// ReadManifestStream reads YAML or JSON documents, several per stream; a List's items are
+// its objects and empty documents are skipped.
+func ReadManifestStream(r io.Reader) ([]*unstructured.Unstructured, error) {
+	data, err := io.ReadAll(io.LimitReader(r, maxManifestBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(data) > maxManifestBytes {
+		return nil, fmt.Errorf("larger than %d bytes", maxManifestBytes)
+	}
+	return DecodeManifests(data)
 }
 
 // DecodeManifests splits YAML or JSON documents into objects. Every object needs

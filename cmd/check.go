@@ -62,7 +62,9 @@ func Check(args []string, stdin io.Reader, stdout, stderr io.Writer) (denied boo
 	for _, file := range fs.Args() {
 		var more []*unstructured.Unstructured
 		if file == "-" {
-			more, err = readStdin(stdin)
+			if more, err = cluster.ReadManifestStream(stdin); err != nil {
+				err = fmt.Errorf("-: %w", err)
+			}
 		} else {
 			more, err = cluster.ReadManifests(file)
 		}
@@ -90,18 +92,6 @@ func Check(args []string, stdin io.Reader, stdout, stderr io.Writer) (denied boo
 		printText(stdout, &r)
 	}
 	return denied, nil
-}
-
-func readStdin(stdin io.Reader) ([]*unstructured.Unstructured, error) {
-	data, err := io.ReadAll(io.LimitReader(stdin, 64<<20))
-	if err != nil {
-		return nil, err
-	}
-	objs, err := cluster.DecodeManifests(data)
-	if err != nil {
-		return nil, fmt.Errorf("-: %w", err)
-	}
-	return objs, nil
 }
 
 // offlineEnv is the environment of `check` and `review`: a file-backed view and a provider
