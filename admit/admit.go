@@ -13,6 +13,7 @@ import (
 	storagev1 "k8s.io/api/storage/v1"
 
 	"github.com/hcistorage/storage-webhook/cluster"
+	"github.com/hcistorage/storage-webhook/harvester"
 	"github.com/hcistorage/storage-webhook/providers"
 )
 
@@ -136,4 +137,24 @@ func ruleIDs[T any](items []T, id func(T) string) []string {
 		}
 	}
 	return ids
+}
+
+// GoldenImage returns the image whose golden PVC is namespace/name, if that PVC is golden:
+// an image of the same namespace and name exists and either has backend cdi (CDI fills a
+// PVC of its name) or the PVC carries the golden mark. marked says whether the PVC carries
+// the mark; pass nil to read it from the cluster view.
+func (e *Env) GoldenImage(namespace, name string, marked *bool) (*harvester.VirtualMachineImage, bool) {
+	img, ok := e.View.Image(namespace, name)
+	if !ok {
+		return nil, false
+	}
+	if img.Spec.Backend == harvester.BackendCDI {
+		return img, true
+	}
+	if marked == nil {
+		pvc, ok := e.View.PVC(namespace, name)
+		m := ok && pvc.Annotations[harvester.AnnGoldenImage] == "true"
+		marked = &m
+	}
+	return img, *marked
 }

@@ -74,7 +74,7 @@ func NewFiles(objs []*unstructured.Unstructured) (*Files, error) {
 	f := &Files{
 		Cache: &Cache{
 			classes: mk("storageclasses"), pvcs: mk("persistentvolumeclaims"),
-			images: mk("virtualmachineimages"), pods: mk("pods"),
+			images: mk("virtualmachineimages"), pods: mk("pods"), vms: mk("virtualmachines"),
 		},
 		objects: map[ObjectKey]*unstructured.Unstructured{},
 	}
@@ -103,6 +103,8 @@ func (f *Files) index(u *unstructured.Unstructured) error {
 		ix, obj = f.pods, &corev1.Pod{}
 	case "VirtualMachineImage.harvesterhci.io":
 		ix, obj = f.images, u.DeepCopy() // Transform converts it, as in the informer
+	case "VirtualMachine.kubevirt.io":
+		ix, obj = f.vms, u.DeepCopy()
 	default:
 		return nil
 	}

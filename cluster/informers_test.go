@@ -36,8 +36,19 @@ func TestInformersFillTheView(t *testing.T) {
 		"spec":     map[string]any{"backend": "cdi", "checksum": "abc"},
 		"status":   map[string]any{"size": int64(100), "virtualSize": int64(2048)},
 	}}
+	vm := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "kubevirt.io/v1", "kind": "VirtualMachine",
+		"metadata": map[string]any{"name": "web", "namespace": "default"},
+		"spec": map[string]any{"template": map[string]any{"spec": map[string]any{
+			"domain": map[string]any{"cpu": map[string]any{"cores": int64(2)}},
+			"volumes": []any{
+				map[string]any{"name": "root", "persistentVolumeClaim": map[string]any{"claimName": "web-root"}},
+				map[string]any{"name": "data", "dataVolume": map[string]any{"name": "web-data"}},
+				map[string]any{"name": "cloudinit", "cloudInitNoCloud": map[string]any{"userData": "#cloud-config"}},
+			}}}},
+	}}
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{harvester.ImageGVR: "VirtualMachineImageList"}, image)
+		map[schema.GroupVersionResource]string{harvester.ImageGVR: "VirtualMachineImageList", VirtualMachineGVR: "VirtualMachineList"}, image, vm)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c, err := startInformers(ctx, kube, dyn)
@@ -51,6 +62,13 @@ func TestInformersFillTheView(t *testing.T) {
 	}
 	if img, ok := c.Image("default", "img"); !ok || img.MinimumSize() != 2048 || img.Spec.Backend != "cdi" {
 		t.Errorf("image = %+v, %v", img, ok)
+	}
+	if got, ok := c.VirtualMachine("default", "web"); !ok || len(got.Spec.Template.Spec.Volumes) != 2 ||
+		got.Spec.Template.Spec.Volumes[1].DataVolume.Name != "web-data" || got.Spec.Template.Spec.Domain.CPU != nil {
+		t.Errorf("vm = %+v, %v (only claim volumes are kept)", got, ok)
+	}
+	if imgs := c.ImagesUsingStorageClass(""); len(imgs) != 0 {
+		t.Errorf("images of no class = %v", imgs)
 	}
 	if _, ok := c.PVC("default", "img"); !ok {
 		t.Error("pvc not in view")

@@ -6,6 +6,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/hcistorage/storage-webhook/harvester"
 )
@@ -30,8 +32,11 @@ func Transform(obj any) (any, error) {
 		o.ObjectMeta = slimMeta(o.ObjectMeta)
 		return o, nil
 	case *unstructured.Unstructured:
-		if o.GetKind() == "VirtualMachineImage" {
+		switch o.GroupVersionKind().GroupKind() {
+		case schema.GroupKind{Group: harvester.ImageGVR.Group, Kind: "VirtualMachineImage"}:
 			return imageFromUnstructured(o), nil
+		case schema.GroupKind{Group: VirtualMachineGVR.Group, Kind: "VirtualMachine"}:
+			return vmFromUnstructured(o), nil
 		}
 	}
 	return obj, nil
@@ -85,4 +90,40 @@ func imageFromUnstructured(u *unstructured.Unstructured) *harvester.VirtualMachi
 	}
 	img.ObjectMeta = slimMeta(img.ObjectMeta)
 	return img
+}
+
+// VirtualMachineGVR is KubeVirt's VirtualMachine resource.
+var VirtualMachineGVR = schema.GroupVersionResource{Group: "kubevirt.io", Version: "v1", Resource: "virtualmachines"}
+
+// vmFromUnstructured keeps a VM's identity and the volumes that name a claim (PVC and
+// DataVolume volumes), which is what the backup rule reads. A VM that does not convert
+// keeps its identity and no volumes.
+func vmFromUnstructured(u *unstructured.Unstructured) *kubevirtv1.VirtualMachine {
+	out := &kubevirtv1.VirtualMachine{
+		TypeMeta:   metav1.TypeMeta{APIVersion: u.GetAPIVersion(), Kind: u.GetKind()},
+		ObjectMeta: metav1.ObjectMeta{Name: u.GetName(), Namespace: u.GetNamespace(), UID: u.GetUID(), ResourceVersion: u.GetResourceVersion()},
+	}
+	vols, found, err := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "volumes")
+	if err != nil || !found {
+		return out
+	}
+	var keep []kubevirtv1.Volume
+	for _, v := range vols {
+		m, ok := v.(map[string]any)
+		if !ok {
+			continue
+		}
+		var vol kubevirtv1.Volume
+		if runtime.DefaultUnstructuredConverter.FromUnstructured(m, &vol) != nil {
+			continue
+		}
+		if vol.PersistentVolumeClaim != nil || vol.DataVolume != nil {
+			keep = append(keep, kubevirtv1.Volume{Name: vol.Name, VolumeSource: kubevirtv1.VolumeSource{
+				PersistentVolumeClaim: vol.PersistentVolumeClaim, DataVolume: vol.DataVolume}})
+		}
+	}
+	if len(keep) > 0 {
+		out.Spec.Template = &kubevirtv1.VirtualMachineInstanceTemplateSpec{Spec: kubevirtv1.VirtualMachineInstanceSpec{Volumes: keep}}
+	}
+	return out
 }

@@ -10,6 +10,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/client-go/tools/cache"
+	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/hcistorage/storage-webhook/harvester"
 )
@@ -25,18 +26,23 @@ type View interface {
 	Image(namespace, name string) (*harvester.VirtualMachineImage, bool)
 	// RunningPodsUsingPVC names the pods in phase Running that mount the claim, sorted.
 	RunningPodsUsingPVC(namespace, claim string) []string
+	// ImagesUsingStorageClass names the images ("namespace/name", sorted) whose image
+	// storage class is the class.
+	ImagesUsingStorageClass(class string) []string
+	VirtualMachine(namespace, name string) (*kubevirtv1.VirtualMachine, bool)
 }
 
 // Index names.
 const (
 	indexDefault = "default" // storage classes marked default, under the key "true"
 	indexPVC     = "pvc"     // pods by "namespace/claimName" of each PVC volume
+	indexClass   = "class"   // images by their image storage class
 )
 
 // Cache implements View over client-go indexers.
 type Cache struct {
-	classes, pvcs, images, pods cache.Indexer
-	synced                      []namedSync
+	classes, pvcs, images, pods, vms cache.Indexer
+	synced                           []namedSync
 }
 
 type namedSync struct {
@@ -50,14 +56,22 @@ func newIndexers() map[string]cache.Indexers {
 	return map[string]cache.Indexers{
 		"storageclasses":         {indexDefault: indexDefaultClass},
 		"persistentvolumeclaims": {},
-		"virtualmachineimages":   {},
+		"virtualmachineimages":   {indexClass: indexImageClass},
 		"pods":                   {indexPVC: indexPodClaims},
+		"virtualmachines":        {},
 	}
 }
 
 func indexDefaultClass(obj any) ([]string, error) {
 	if sc, ok := obj.(*storagev1.StorageClass); ok && sc.Annotations[harvester.AnnIsDefaultClass] == "true" {
 		return []string{"true"}, nil
+	}
+	return nil, nil
+}
+
+func indexImageClass(obj any) ([]string, error) {
+	if img, ok := obj.(*harvester.VirtualMachineImage); ok && img.StorageClassName() != "" {
+		return []string{img.StorageClassName()}, nil
 	}
 	return nil, nil
 }
@@ -137,6 +151,22 @@ func (c *Cache) RunningPodsUsingPVC(namespace, claim string) []string {
 	}
 	slices.Sort(names)
 	return names
+}
+
+func (c *Cache) ImagesUsingStorageClass(class string) []string {
+	objs, _ := c.images.ByIndex(indexClass, class)
+	names := make([]string, 0, len(objs))
+	for _, o := range objs {
+		if img, ok := o.(*harvester.VirtualMachineImage); ok {
+			names = append(names, img.Namespace+"/"+img.Name)
+		}
+	}
+	slices.Sort(names)
+	return names
+}
+
+func (c *Cache) VirtualMachine(namespace, name string) (*kubevirtv1.VirtualMachine, bool) {
+	return get[*kubevirtv1.VirtualMachine](c.vms, nsKey(namespace, name))
 }
 
 // Synced reports whether every watch cache has synced, and the state of each.

@@ -7,6 +7,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/hcistorage/storage-webhook/webhook"
 )
 
 // EnvPrefix prefixes the environment variable of every flag: --metrics-listen reads
@@ -87,6 +89,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = Review(args[1:], stdin, stdout, stderr)
 	case "certs":
 		err = Certs(args[1:], stdout, stderr)
+	case "rules":
+		fmt.Fprint(stdout, webhook.RulesTable())
 	case "version":
 		fmt.Fprintln(stdout, VersionString())
 	case "help", "-h", "--help":
@@ -112,6 +116,7 @@ commands:
   check     evaluate manifests offline, as the API server would admit them
   review    answer one AdmissionReview JSON exactly as the server would
   certs     make a CA and serving certificate, print the Secret and caBundle
+  rules     print every rule: ID, resource, webhook, operations, what it does
   version   print version, commit and Go version
 
 "storage-webhook COMMAND -h" lists a command's flags.`

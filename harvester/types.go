@@ -83,3 +83,16 @@ func (img *VirtualMachineImage) DeepCopyObject() runtime.Object {
 	img.ObjectMeta.DeepCopyInto(&out.ObjectMeta)
 	return &out
 }
+
+// CDI annotation names the rules set or read.
+const (
+	AnnCDICloneType          = "cdi.kubevirt.io/cloneType"
+	AnnCDIImmediateBinding   = "cdi.kubevirt.io/storage.bind.immediate.requested"
+	AnnCDIClassCloneStrategy = "cdi.kubevirt.io/clone-strategy"
+)
+
+// BackupTypes of a VirtualMachineBackup's spec.type.
+const (
+	BackupTypeBackup   = "backup"
+	BackupTypeSnapshot = "snapshot"
+)

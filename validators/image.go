@@ -4,6 +4,7 @@
 package validators
 
 import (
+	"k8s.io/utils/ptr"
 	"strings"
 
 	"github.com/hcistorage/storage-webhook/admit"
@@ -78,7 +79,7 @@ func imageExport(env *admit.Env, res *admit.Result, name string, img *harvester.
 		res.Deny(RuleImageExport, "image %s: source PVC %s/%s does not exist: export an existing volume", name, ns, pvcName)
 		return
 	}
-	source, sourceKnown := env.Profile(ptrString(pvc.Spec.StorageClassName))
+	source, sourceKnown := env.Profile(ptr.Deref(pvc.Spec.StorageClassName, ""))
 	target, targetKnown := env.Profile(img.StorageClassName())
 	if sourceKnown && targetKnown && source.Profile.Backend == harvester.BackendCDI && !target.Profile.ExportTarget {
 		res.Deny(RuleImageExport, "image %s: source PVC %s/%s is a CDI volume of class %q (profile %s) and cannot be exported to class %q (profile %s), which takes no CDI volumes: choose a target class of a CDI provider",
@@ -122,11 +123,4 @@ func imageImmutable(res *admit.Result, name string, old, img *harvester.VirtualM
 				name, f.field, f.new, oldClass, oldClass)
 		}
 	}
-}
-
-func ptrString(p *string) string {
-	if p == nil {
-		return ""
-	}
-	return *p
 }

@@ -4,7 +4,9 @@ import (
 	"strconv"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
@@ -44,4 +46,35 @@ func exactBytes(q resource.Quantity) string {
 		return strconv.FormatInt(v, 10)
 	}
 	return q.AsDec().String()
+}
+
+// cloneRequest is the size a DataVolume requests: spec.storage, else spec.pvc. ok is false
+// when it requests none (CDI then sizes a clone from its source).
+func cloneRequest(spec *cdiv1.DataVolumeSpec) (q resource.Quantity, ok bool) {
+	switch {
+	case spec.Storage != nil:
+		q, ok = spec.Storage.Resources.Requests[corev1.ResourceStorage]
+	case spec.PVC != nil:
+		q, ok = spec.PVC.Resources.Requests[corev1.ResourceStorage]
+	}
+	return q, ok
+}
+
+// checkGoldenClone holds a DataVolume that clones a golden PVC (spec.source.pvc; the
+// namespace defaults to ns) against the image minimum size (VM-V1, DV-V1). Clones of other
+// PVCs are not this webhook's business.
+func checkGoldenClone(env *admit.Env, res *admit.Result, rule, disk, ns string, spec *cdiv1.DataVolumeSpec) {
+	if spec.Source == nil || spec.Source.PVC == nil {
+		return
+	}
+	src := spec.Source.PVC
+	if src.Namespace != "" {
+		ns = src.Namespace
+	}
+	if _, golden := env.GoldenImage(ns, src.Name, nil); !golden {
+		return
+	}
+	if q, ok := cloneRequest(spec); ok {
+		checkImageSize(env, res, rule, disk, ns+"/"+src.Name, q)
+	}
 }

@@ -60,16 +60,13 @@ func pvcGoldenDelete(env *admit.Env, res *admit.Result, req *admit.Request) {
 	} else {
 		return
 	}
-	name := admit.ObjectName(req, pvc.Name, "")
-	img, ok := env.View.Image(req.Namespace, req.Name)
-	if !ok || pvc.Status.Phase == corev1.ClaimLost || env.IsPrivileged(req) {
+	marked := pvc.Annotations[harvester.AnnGoldenImage] == "true"
+	img, golden := env.GoldenImage(req.Namespace, req.Name, &marked)
+	if !golden || pvc.Status.Phase == corev1.ClaimLost || env.IsPrivileged(req) {
 		return
 	}
-	golden := pvc.Annotations[harvester.AnnGoldenImage] == "true" || img.Spec.Backend == harvester.BackendCDI
-	if golden {
-		res.Deny(RulePVCGoldenDelete, "PVC %s is the golden PVC of image %s/%s and cannot be deleted while the image exists (user %q is not privileged): delete the image, and its PVC goes with it",
-			name, img.Namespace, img.Name, req.User.Username)
-	}
+	res.Deny(RulePVCGoldenDelete, "PVC %s is the golden PVC of image %s/%s and cannot be deleted while the image exists (user %q is not privileged): delete the image, and its PVC goes with it",
+		admit.ObjectName(req, pvc.Name, ""), img.Namespace, img.Name, req.User.Username)
 }
 
 // pvcImageSize is PVC-V3: a disk made from an image is at least as large as the image.

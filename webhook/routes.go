@@ -4,6 +4,9 @@
 package webhook
 
 import (
+	"fmt"
+	"strings"
+
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
 	"github.com/hcistorage/storage-webhook/mutators"
@@ -48,7 +51,10 @@ func (r *Route) GroupResource() string {
 
 var (
 	create       = []admit.Operation{admit.Create}
+	update       = []admit.Operation{admit.Update}
+	del          = []admit.Operation{admit.Delete}
 	createUpdate = []admit.Operation{admit.Create, admit.Update}
+	createDelete = []admit.Operation{admit.Create, admit.Delete}
 	all          = []admit.Operation{admit.Create, admit.Update, admit.Delete}
 )
 
@@ -66,7 +72,7 @@ func Routes() []Route {
 				{validators.RuleImageClassesAgree, "validating", create, "deny when the annotation and spec.targetStorageClassName differ"},
 				{validators.RuleImageClassExists, "validating", create, "deny when the image storage class does not exist"},
 				{validators.RuleImageBackend, "validating", create, "deny backend cdi on a class whose profile keeps backing images"},
-				{validators.RuleImageImmutable, "validating", []admit.Operation{admit.Update}, "deny changes to the storage class, backend, sourceType, url, pvcName and pvcNamespace once set"},
+				{validators.RuleImageImmutable, "validating", update, "deny changes to the storage class, backend, sourceType, url, pvcName and pvcNamespace once set"},
 				{validators.RuleImageExport, "validating", create, "export-from-volume: the source PVC must exist, a CDI volume cannot go to a Longhorn v1 class, and the PVC must not be in use by a running pod"},
 			},
 		},
@@ -77,10 +83,84 @@ func Routes() []Route {
 			Validate: validators.PVC, ValidateOps: all,
 			Rules: []Rule{
 				{mutators.RulePVCGolden, "mutating", create, "mark the PVC named like a cdi image with harvesterhci.io/goldenImage: \"true\""},
-				{validators.RulePVCGoldenMark, "validating", []admit.Operation{admit.Update}, "deny removing or changing the golden annotation"},
-				{validators.RulePVCGoldenDelete, "validating", []admit.Operation{admit.Delete}, "deny deleting a golden PVC while its image exists and it is not Lost, unless the user is privileged"},
+				{validators.RulePVCGoldenMark, "validating", update, "deny removing or changing the golden annotation"},
+				{validators.RulePVCGoldenDelete, "validating", del, "deny deleting a golden PVC while its image exists and it is not Lost, unless the user is privileged"},
 				{validators.RulePVCImageSize, "validating", create, "deny a PVC with an image reference that requests less than the image minimum size"},
 			},
 		},
+		{
+			Group: "kubevirt.io", Version: "v1", Resource: "virtualmachines", Kind: "VirtualMachine", Namespaced: true,
+			// hotplug requests arrive as UPDATEs of the status subresource
+			SubResources: []string{"", "status"},
+			Validate:     validators.VirtualMachine, ValidateOps: createUpdate,
+			Rules: []Rule{
+				{validators.RuleVMDiskSize, "validating", createUpdate, "deny a disk from an image (volumeClaimTemplates entry with an image reference, or dataVolumeTemplate cloning a golden PVC) smaller than the image minimum size; deny a volumeClaimTemplates annotation that does not parse"},
+				{validators.RuleVMGoldenVolumes, "validating", createUpdate, "deny a golden PVC as a VM volume or hotplug request (status subresource too); imported VMs are exempt"},
+			},
+		},
+		{
+			Group: "cdi.kubevirt.io", Version: "v1beta1", Resource: "datavolumes", Kind: "DataVolume", Namespaced: true,
+			SubResources: []string{""},
+			Mutate:       mutators.DataVolume, MutateOps: create,
+			Validate: validators.DataVolume, ValidateOps: createDelete,
+			Rules: []Rule{
+				{mutators.RuleDVCloneStrategy, "mutating", create, "annotate a PVC clone with cdi.kubevirt.io/cloneType from the target class's profile, unless one is set"},
+				{mutators.RuleDVImmediateBind, "mutating", create, "ask a golden DataVolume on a WaitForFirstConsumer class for immediate binding"},
+				{validators.RuleDVCloneSize, "validating", create, "deny a clone of a golden PVC smaller than the image minimum size"},
+				{validators.RuleDVImageDelete, "validating", del, "deny deleting the DataVolume of an existing image, unless the user is privileged"},
+			},
+		},
+		{
+			Group: "cdi.kubevirt.io", Version: "v1beta1", Resource: "storageprofiles", Kind: "StorageProfile",
+			SubResources: []string{""},
+			Mutate:       mutators.StorageProfile, MutateOps: createUpdate,
+			Rules: []Rule{
+				{mutators.RuleStorageProfile, "mutating", createUpdate, "fill unset spec.cloneStrategy and spec.snapshotClass from the profile of the class of the same name"},
+			},
+		},
+		{
+			Group: "storage.k8s.io", Version: "v1", Resource: "storageclasses", Kind: "StorageClass",
+			SubResources: []string{""},
+			Mutate:       mutators.StorageClass, MutateOps: create,
+			Validate: validators.StorageClass, ValidateOps: all,
+			Rules: []Rule{
+				{mutators.RuleStorageClassDefaults, "mutating", create, "add the profile's cdi.kubevirt.io/clone-strategy annotation and default parameters where absent"},
+				{validators.RuleStorageClassCloneStrategy, "validating", createUpdate, "deny a cdi.kubevirt.io/clone-strategy annotation other than copy, snapshot or csi-clone"},
+				{validators.RuleStorageClassInUse, "validating", del, "deny deleting a class that images use, listing up to 10 and the total"},
+			},
+		},
+		{
+			Group: "snapshot.storage.k8s.io", Version: "v1", Resource: "volumesnapshots", Kind: "VolumeSnapshot", Namespaced: true,
+			SubResources: []string{""},
+			Validate:     validators.VolumeSnapshot, ValidateOps: create,
+			Rules: []Rule{
+				{validators.RuleVolumeSnapshot, "validating", create, "deny a snapshot of a PVC whose profile does not allow volume snapshots; warn when the PVC does not exist yet"},
+			},
+		},
+		{
+			Group: "harvesterhci.io", Version: "v1beta1", Resource: "virtualmachinebackups", Kind: "VirtualMachineBackup", Namespaced: true,
+			SubResources: []string{""},
+			Validate:     validators.VirtualMachineBackup, ValidateOps: create,
+			Rules: []Rule{
+				{validators.RuleVMBackup, "validating", create, "deny a backup or snapshot of a VM with a PVC volume whose profile does not allow that type"},
+			},
+		},
 	}
+}
+
+// RulesTable is the rule reference as a Markdown table: `storage-webhook rules` prints it
+// and the README carries it (a test keeps them equal).
+func RulesTable() string {
+	var b strings.Builder
+	b.WriteString("| ID | resource | webhook | operations | what it does |\n|---|---|---|---|---|\n")
+	for _, r := range Routes() {
+		for _, rule := range r.Rules {
+			ops := make([]string, len(rule.Operations))
+			for i, op := range rule.Operations {
+				ops[i] = string(op)
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", rule.ID, r.GroupResource(), rule.Webhook, strings.Join(ops, ", "), rule.Summary)
+		}
+	}
+	return b.String()
 }

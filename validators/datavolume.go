@@ -1,0 +1,50 @@
+package validators
+
+import (
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+
+	"github.com/hcistorage/storage-webhook/admit"
+)
+
+// Rule IDs of this file.
+const (
+	RuleDVCloneSize   = "DV-V1"
+	RuleDVImageDelete = "DV-V2"
+)
+
+// DataVolume runs DV-V1 on CREATE and DV-V2 on DELETE.
+func DataVolume(env *admit.Env, req *admit.Request) (res admit.Result) {
+	var dv cdiv1.DataVolume
+	switch req.Operation {
+	case admit.Create:
+		if res.Decode("DataVolume", req.Object, &dv) {
+			disk := "DataVolume " + admit.ObjectName(req, dv.Name, dv.GenerateName)
+			checkGoldenClone(env, &res, RuleDVCloneSize, disk, req.Namespace, &dv.Spec)
+		}
+	case admit.Delete:
+		// Without the old object (older API servers) the owner is unknown: allow.
+		if len(req.OldObject) > 0 && res.Decode("old DataVolume", req.OldObject, &dv) {
+			dataVolumeDelete(env, &res, req, &dv)
+		}
+	}
+	return res
+}
+
+// dataVolumeDelete is DV-V2: the DataVolume of an existing image goes with the image. An
+// owner reference to an image that no longer exists (or a new image of the same name,
+// with another UID) is not an owner.
+func dataVolumeDelete(env *admit.Env, res *admit.Result, req *admit.Request, dv *cdiv1.DataVolume) {
+	if env.IsPrivileged(req) {
+		return
+	}
+	for _, o := range dv.OwnerReferences {
+		if o.Kind != "VirtualMachineImage" {
+			continue
+		}
+		if img, ok := env.View.Image(req.Namespace, o.Name); ok && img.UID == o.UID {
+			res.Deny(RuleDVImageDelete, "DataVolume %s belongs to image %s/%s and cannot be deleted while the image exists (user %q is not privileged): delete the image instead",
+				admit.ObjectName(req, dv.Name, ""), img.Namespace, img.Name, req.User.Username)
+			return
+		}
+	}
+}

@@ -1,0 +1,131 @@
+package validators
+
+import (
+	"fmt"
+	"slices"
+	"strings"
+
+	corev1 "k8s.io/api/core/v1"
+	kubevirtv1 "kubevirt.io/api/core/v1"
+	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
+
+	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/harvester"
+)
+
+// Rule IDs of this file.
+const (
+	RuleVMDiskSize      = "VM-V1"
+	RuleVMGoldenVolumes = "VM-V2"
+)
+
+// VirtualMachine runs VM-V1 and VM-V2 on a VirtualMachine CREATE or UPDATE (of the VM or of
+// its status subresource, through which hotplug requests arrive). A VM being deleted is not
+// checked. On UPDATE only what the update adds or changes is checked, so a VM admitted
+// earlier (or created before this webhook) is never blocked by disks it already had.
+func VirtualMachine(env *admit.Env, req *admit.Request) (res admit.Result) {
+	var vm, old kubevirtv1.VirtualMachine
+	if !res.Decode("VirtualMachine", req.Object, &vm) {
+		return res
+	}
+	if vm.DeletionTimestamp != nil {
+		return res
+	}
+	if req.Operation == admit.Update && !res.Decode("old VirtualMachine", req.OldObject, &old) {
+		return res
+	}
+	name := admit.ObjectName(req, vm.Name, vm.GenerateName)
+	ns := req.Namespace
+	vmDiskSizes(env, &res, name, ns, &vm, &old)
+	if vm.Labels[harvester.LabelImported] != "true" {
+		vmGoldenVolumes(env, &res, name, ns, &vm, &old)
+	}
+	return res
+}
+
+// vmDiskSizes is VM-V1.
+func vmDiskSizes(env *admit.Env, res *admit.Result, name, ns string, vm, old *kubevirtv1.VirtualMachine) {
+	templates, ok := volumeClaimTemplates(res, name, vm)
+	if !ok {
+		return
+	}
+	oldTemplates, _ := volumeClaimTemplates(&admit.Result{}, name, old)
+	for _, pvc := range templates {
+		ref, ok := pvc.Annotations[harvester.AnnImageID]
+		if !ok || slices.ContainsFunc(oldTemplates, func(o corev1.PersistentVolumeClaim) bool { return sameDisk(&o, &pvc) }) {
+			continue
+		}
+		disk := fmt.Sprintf("VM %s disk %q", name, pvc.Name)
+		checkImageSize(env, res, RuleVMDiskSize, disk, ref, pvc.Spec.Resources.Requests[corev1.ResourceStorage])
+	}
+	for _, dvt := range vm.Spec.DataVolumeTemplates {
+		if slices.ContainsFunc(old.Spec.DataVolumeTemplates, func(o kubevirtv1.DataVolumeTemplateSpec) bool {
+			return o.Name == dvt.Name && sameClone(o.Spec, dvt.Spec)
+		}) {
+			continue
+		}
+		checkGoldenClone(env, res, RuleVMDiskSize, fmt.Sprintf("VM %s dataVolumeTemplate %q", name, dvt.Name), ns, &dvt.Spec)
+	}
+}
+
+// volumeClaimTemplates decodes the harvesterhci.io/volumeClaimTemplates annotation (a JSON
+// array of PVCs). Absent is empty; a value that does not parse is denied under VM-V1.
+func volumeClaimTemplates(res *admit.Result, name string, vm *kubevirtv1.VirtualMachine) ([]corev1.PersistentVolumeClaim, bool) {
+	raw, ok := vm.Annotations[harvester.AnnVolumeClaimTemplates]
+	if !ok || strings.TrimSpace(raw) == "" {
+		return nil, true
+	}
+	var pvcs []corev1.PersistentVolumeClaim
+	if err := admit.Decode([]byte(raw), &pvcs); err != nil {
+		res.Deny(RuleVMDiskSize, "VM %s: annotation %s is not a JSON array of PersistentVolumeClaims: %v: fix the annotation",
+			name, harvester.AnnVolumeClaimTemplates, err)
+		return nil, false
+	}
+	return pvcs, true
+}
+
+func sameDisk(a, b *corev1.PersistentVolumeClaim) bool {
+	qa, qb := a.Spec.Resources.Requests[corev1.ResourceStorage], b.Spec.Resources.Requests[corev1.ResourceStorage]
+	return a.Name == b.Name && a.Annotations[harvester.AnnImageID] == b.Annotations[harvester.AnnImageID] && qa.Cmp(qb) == 0
+}
+
+func sameClone(a, b cdiv1.DataVolumeSpec) bool {
+	qa, oka := cloneRequest(&a)
+	qb, okb := cloneRequest(&b)
+	return oka == okb && qa.Cmp(qb) == 0 && a.Source != nil && b.Source != nil &&
+		a.Source.PVC != nil && b.Source.PVC != nil && *a.Source.PVC == *b.Source.PVC
+}
+
+// vmGoldenVolumes is VM-V2: golden PVCs are neither VM volumes nor hotplugged.
+func vmGoldenVolumes(env *admit.Env, res *admit.Result, name, ns string, vm, old *kubevirtv1.VirtualMachine) {
+	before := claimUses(old)
+	for _, use := range claimUses(vm) {
+		if slices.Contains(before, use) {
+			continue
+		}
+		if img, golden := env.GoldenImage(ns, use.claim, nil); golden {
+			res.Deny(RuleVMGoldenVolumes, "VM %s: %s PVC %s/%s, the golden PVC of image %s/%s: a VM cannot use an image's golden PVC; give it a disk of its own cloned from the image (a volumeClaimTemplate with %s: %s/%s)",
+				name, use.how, ns, use.claim, img.Namespace, img.Name, harvester.AnnImageID, img.Namespace, img.Name)
+		}
+	}
+}
+
+// claimUse is one way a VM uses a PVC: a volume or a hotplug request.
+type claimUse struct{ claim, how string }
+
+func claimUses(vm *kubevirtv1.VirtualMachine) []claimUse {
+	var out []claimUse
+	if vm.Spec.Template != nil {
+		for _, v := range vm.Spec.Template.Spec.Volumes {
+			if v.PersistentVolumeClaim != nil {
+				out = append(out, claimUse{v.PersistentVolumeClaim.ClaimName, fmt.Sprintf("volume %q mounts", v.Name)})
+			}
+		}
+	}
+	for _, r := range vm.Status.VolumeRequests {
+		if o := r.AddVolumeOptions; o != nil && o.VolumeSource != nil && o.VolumeSource.PersistentVolumeClaim != nil {
+			out = append(out, claimUse{o.VolumeSource.PersistentVolumeClaim.ClaimName, fmt.Sprintf("hotplug request %q adds", o.Name)})
+		}
+	}
+	return out
+}
