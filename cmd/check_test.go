@@ -3,6 +3,7 @@ package cmd
 import (
 	"bytes"
 	"encoding/json"
+	"os"
 	"strings"
 	"testing"
 )
@@ -98,5 +99,34 @@ func TestCheckExitCodes(t *testing.T) {
 				t.Errorf("the reason is not one line: %q", errOut)
 			}
 		})
+	}
+}
+
+// TestCheckExamplesGolden: `check` on the examples prints testdata/check/examples.golden
+// (regenerate with UPDATE_GOLDEN=1), and the README quotes that output.
+func TestCheckExamplesGolden(t *testing.T) {
+	code, out, errOut := run(t, "", "check", "--cluster", "../examples/cluster", "../examples/manifests/")
+	if code != 1 {
+		t.Fatalf("exit %d, want 1: %s", code, errOut)
+	}
+	const golden = "../testdata/check/examples.golden"
+	if os.Getenv("UPDATE_GOLDEN") == "1" {
+		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out != string(want) {
+		t.Errorf("check output differs from %s (UPDATE_GOLDEN=1 rewrites it):\n%s", golden, out)
+	}
+	readme, err := os.ReadFile("../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(readme), out) {
+		t.Errorf("README.md does not quote the current `check` output of the examples")
 	}
 }
