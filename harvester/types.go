@@ -7,6 +7,8 @@
 package harvester
 
 import (
+	"strings"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -96,3 +98,9 @@ const (
 	BackupTypeBackup   = "backup"
 	BackupTypeSnapshot = "snapshot"
 )
+
+// IsImageOwner reports whether an owner reference names a VirtualMachineImage.
+func IsImageOwner(ref metav1.OwnerReference) bool {
+	group, _, _ := strings.Cut(ref.APIVersion, "/")
+	return ref.Kind == "VirtualMachineImage" && group == ImageGVR.Group
+}

@@ -1,8 +1,6 @@
 package mutators
 
 import (
-	"strings"
-
 	storagev1 "k8s.io/api/storage/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 
@@ -66,7 +64,7 @@ func dataVolumeClass(env *admit.Env, spec *cdiv1.DataVolumeSpec) string {
 // goldenDataVolume: owned by an image, or named like a cdi image of its namespace.
 func goldenDataVolume(env *admit.Env, req *admit.Request, dv *cdiv1.DataVolume) bool {
 	for _, o := range dv.OwnerReferences {
-		if o.Kind == "VirtualMachineImage" && strings.HasPrefix(o.APIVersion, harvester.ImageGVR.Group+"/") {
+		if harvester.IsImageOwner(o) {
 			return true
 		}
 	}

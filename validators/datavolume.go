@@ -4,6 +4,7 @@ import (
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 
 	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/harvester"
 )
 
 // Rule IDs of this file.
@@ -38,7 +39,7 @@ func dataVolumeDelete(env *admit.Env, res *admit.Result, req *admit.Request, dv 
 		return
 	}
 	for _, o := range dv.OwnerReferences {
-		if o.Kind != "VirtualMachineImage" {
+		if !harvester.IsImageOwner(o) {
 			continue
 		}
 		if img, ok := env.View.Image(req.Namespace, o.Name); ok && img.UID == o.UID {

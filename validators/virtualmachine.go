@@ -45,11 +45,16 @@ func VirtualMachine(env *admit.Env, req *admit.Request) (res admit.Result) {
 
 // vmDiskSizes is VM-V1.
 func vmDiskSizes(env *admit.Env, res *admit.Result, name, ns string, vm, old *kubevirtv1.VirtualMachine) {
-	templates, ok := volumeClaimTemplates(res, name, vm)
-	if !ok {
-		return
+	var templates, oldTemplates []corev1.PersistentVolumeClaim
+	// An annotation the update leaves as it was is not re-checked, even if it never
+	// parsed: only the VM's author can fix it, and status updates must still go through.
+	if vm.Annotations[harvester.AnnVolumeClaimTemplates] != old.Annotations[harvester.AnnVolumeClaimTemplates] {
+		var ok bool
+		if templates, ok = volumeClaimTemplates(res, name, vm); !ok {
+			return
+		}
+		oldTemplates, _ = volumeClaimTemplates(&admit.Result{}, name, old)
 	}
-	oldTemplates, _ := volumeClaimTemplates(&admit.Result{}, name, old)
 	for _, pvc := range templates {
 		ref, ok := pvc.Annotations[harvester.AnnImageID]
 		if !ok || slices.ContainsFunc(oldTemplates, func(o corev1.PersistentVolumeClaim) bool { return sameDisk(&o, &pvc) }) {
@@ -115,16 +120,28 @@ type claimUse struct{ claim, how string }
 
 func claimUses(vm *kubevirtv1.VirtualMachine) []claimUse {
 	var out []claimUse
+	// A DataVolume volume mounts the PVC of the DataVolume's name (the golden image's own
+	// DataVolume is named like its PVC), so it counts too.
 	if vm.Spec.Template != nil {
 		for _, v := range vm.Spec.Template.Spec.Volumes {
-			if v.PersistentVolumeClaim != nil {
+			switch {
+			case v.PersistentVolumeClaim != nil:
 				out = append(out, claimUse{v.PersistentVolumeClaim.ClaimName, fmt.Sprintf("volume %q mounts", v.Name)})
+			case v.DataVolume != nil:
+				out = append(out, claimUse{v.DataVolume.Name, fmt.Sprintf("volume %q mounts (as DataVolume)", v.Name)})
 			}
 		}
 	}
 	for _, r := range vm.Status.VolumeRequests {
-		if o := r.AddVolumeOptions; o != nil && o.VolumeSource != nil && o.VolumeSource.PersistentVolumeClaim != nil {
-			out = append(out, claimUse{o.VolumeSource.PersistentVolumeClaim.ClaimName, fmt.Sprintf("hotplug request %q adds", o.Name)})
+		o := r.AddVolumeOptions
+		if o == nil || o.VolumeSource == nil {
+			continue
+		}
+		switch src := o.VolumeSource; {
+		case src.PersistentVolumeClaim != nil:
+			out = append(out, claimUse{src.PersistentVolumeClaim.ClaimName, fmt.Sprintf("hotplug request %q adds", o.Name)})
+		case src.DataVolume != nil:
+			out = append(out, claimUse{src.DataVolume.Name, fmt.Sprintf("hotplug request %q adds (as DataVolume)", o.Name)})
 		}
 	}
 	return out
