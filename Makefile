@@ -3,14 +3,22 @@ GO      ?= go
 BIN     ?= bin/storage-webhook
 VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
+IMAGE   ?= docker.io/hcistorage/storage-webhook:v0.1.0
 LDFLAGS := -s -w -X github.com/hcistorage/storage-webhook/cmd.version=$(VERSION) -X github.com/hcistorage/storage-webhook/cmd.commit=$(COMMIT)
 
-.PHONY: all build run test check-example lint fmt
+.PHONY: all build image run test check-example lint fmt generate k8s-bins deploy-manifests e2e
 
 all: build
 
 build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+
+# OCI image archive of the static binary on scratch, running as 65532:65532;
+# no Docker needed. Load it with `ctr -n k8s.io images import`, `podman load`
+# or `docker load`. Set SOURCE_DATE_EPOCH to stamp a creation time.
+image: build
+	CGO_ENABLED=0 GOOS=linux $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
+	$(GO) run ./hack/image -binary $(BIN) -out bin/storage-webhook-image.tar -ref $(IMAGE)
 
 # Serve the example cluster view under examples/cluster with a throwaway self-signed
 # certificate; the log prints a curl command to send it a review.
@@ -31,3 +39,25 @@ fmt:
 # Admit the example manifests against the example cluster view.
 check-example:
 	$(GO) run . check --cluster examples/cluster examples/manifests/
+
+# Regenerate what is derived from the code: deploy/base/webhooks.yaml from the route table,
+# and the README's quoted `check` output.
+generate:
+	UPDATE_GOLDEN=1 $(GO) test ./webhook -run TestDeployWebhooksMatchRouteTable
+	UPDATE_GOLDEN=1 $(GO) test ./cmd -run TestCheckExamplesGolden
+
+# kube-apiserver, etcd and kubectl for the end-to-end tests, built from the Go module proxy
+# and cached by version and go.sum hash (hack/k8sbins/build.sh prints their folder).
+k8s-bins:
+	@hack/k8sbins/build.sh
+
+# Render both overlays with the pinned kubectl's kustomize into bin/deploy/.
+deploy-manifests: build
+	@set -e; bins=$$(hack/k8sbins/build.sh); mkdir -p bin/deploy; \
+	if [ ! -f deploy/overlays/manual/certs/tls.crt ]; then $(BIN) certs --out deploy/overlays/manual/certs >/dev/null; fi; \
+	for o in cert-manager manual; do $$bins/kubectl kustomize deploy/overlays/$$o > bin/deploy/$$o.yaml; echo "bin/deploy/$$o.yaml"; done
+
+# End-to-end tests against a real kube-apiserver and etcd (envtest), with the real binary.
+e2e: build
+	@set -e; bins=$$(hack/k8sbins/build.sh); \
+	KUBEBUILDER_ASSETS=$$bins STORAGE_WEBHOOK_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 15m ./e2e/...

@@ -12,7 +12,7 @@ import (
 // TestDeployedConfigMapParses: the providers file shipped in deploy/ is valid and its row
 // wins over the built-in catch-all.
 func TestDeployedConfigMapParses(t *testing.T) {
-	data, err := os.ReadFile("../deploy/providers-configmap.yaml")
+	data, err := os.ReadFile("../deploy/base/providers-configmap.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"path"
 	"strings"
 	"time"
 
@@ -38,13 +39,21 @@ type Handler struct {
 	Metrics *metrics.Metrics
 }
 
-// Mux routes each hook's path to it.
-func (h *Handler) Mux() *http.ServeMux {
-	mux := http.NewServeMux()
+// Mux routes each hook's path to it. Paths are matched after path.Clean and never
+// redirected: an API server does not follow a redirect of a webhook call, and envtest
+// registers URLs like https://host:port//mutate/x.
+func (h *Handler) Mux() http.Handler {
+	routes := make(map[string]http.Handler, len(h.Hooks))
 	for _, hook := range h.Hooks {
-		mux.Handle(hook.ID(), h.For(hook))
+		routes[hook.ID()] = h.For(hook)
 	}
-	return mux
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if route, ok := routes[path.Clean("/"+r.URL.Path)]; ok {
+			route.ServeHTTP(w, r)
+			return
+		}
+		http.NotFound(w, r)
+	})
 }
 
 // For returns the HTTP handler of one hook.

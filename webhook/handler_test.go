@@ -149,3 +149,15 @@ func TestHookServesThroughKubewebhook(t *testing.T) {
 		t.Error("a review without a v1 request must be an error")
 	}
 }
+
+// TestMuxCleansPathsWithoutRedirect: a doubled slash (as envtest registers URLs) reaches the
+// hook instead of a redirect, which an API server would not follow; unknown paths are 404.
+func TestMuxCleansPathsWithoutRedirect(t *testing.T) {
+	mux := testHandler(t).Mux()
+	if rec := post(t, mux, "//validate/persistentvolumeclaims", pvcReview); rec.Code != http.StatusOK {
+		t.Errorf("//validate/...: got %d %s", rec.Code, rec.Body)
+	}
+	if rec := post(t, mux, "/validate/pods", pvcReview); rec.Code != http.StatusNotFound {
+		t.Errorf("/validate/pods: got %d", rec.Code)
+	}
+}

@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"strings"
 
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
 	"github.com/hcistorage/storage-webhook/mutators"
@@ -34,8 +36,16 @@ type Route struct {
 	MutateOps    []admit.Operation
 	Validate     RuleFunc
 	ValidateOps  []admit.Operation
-	Rules        []Rule
+	// MutateFailure and ValidateFailure are the webhooks' failurePolicy: what the API
+	// server does when this service cannot answer (deploy/README.md explains each choice).
+	MutateFailure, ValidateFailure admissionregistrationv1.FailurePolicyType
+	Rules                          []Rule
 }
+
+var (
+	fail   = admissionregistrationv1.Fail
+	ignore = admissionregistrationv1.Ignore
+)
 
 // MutatePath and ValidatePath are the HTTP paths of a route's webhooks.
 func (r *Route) MutatePath() string   { return "/mutate/" + r.Resource }
@@ -64,8 +74,8 @@ func Routes() []Route {
 		{
 			Group: harvester.ImageGVR.Group, Version: harvester.ImageGVR.Version, Resource: harvester.ImageGVR.Resource, Kind: "VirtualMachineImage", Namespaced: true,
 			SubResources: []string{""},
-			Mutate:       mutators.Image, MutateOps: create,
-			Validate: validators.Image, ValidateOps: createUpdate,
+			Mutate:       mutators.Image, MutateOps: create, MutateFailure: fail,
+			Validate: validators.Image, ValidateOps: createUpdate, ValidateFailure: fail,
 			Rules: []Rule{
 				{mutators.RuleImageStorageClass, "mutating", create, "fill the image storage class (annotation and spec.targetStorageClassName) from each other or the default StorageClass; deny when there is none"},
 				{mutators.RuleImageBackend, "mutating", create, "set spec.backend from the class's profile; change a defaulted backingimage to cdi with a warning"},
@@ -79,8 +89,10 @@ func Routes() []Route {
 		{
 			Version: "v1", Resource: "persistentvolumeclaims", Kind: "PersistentVolumeClaim", Namespaced: true,
 			SubResources: []string{""},
-			Mutate:       mutators.PVC, MutateOps: create,
-			Validate: validators.PVC, ValidateOps: all,
+			// The mark is defence in depth (PVC-V2 also protects an unmarked PVC named like a
+			// cdi image), and failing every PVC create while the service is down costs more.
+			Mutate: mutators.PVC, MutateOps: create, MutateFailure: ignore,
+			Validate: validators.PVC, ValidateOps: all, ValidateFailure: fail,
 			Rules: []Rule{
 				{mutators.RulePVCGolden, "mutating", create, "mark the PVC named like a cdi image with harvesterhci.io/goldenImage: \"true\""},
 				{validators.RulePVCGoldenMark, "validating", update, "deny removing or changing the golden annotation"},
@@ -92,7 +104,7 @@ func Routes() []Route {
 			Group: "kubevirt.io", Version: "v1", Resource: "virtualmachines", Kind: "VirtualMachine", Namespaced: true,
 			// hotplug requests arrive as UPDATEs of the status subresource
 			SubResources: []string{"", "status"},
-			Validate:     validators.VirtualMachine, ValidateOps: createUpdate,
+			Validate:     validators.VirtualMachine, ValidateOps: createUpdate, ValidateFailure: fail,
 			Rules: []Rule{
 				{validators.RuleVMDiskSize, "validating", createUpdate, "deny a disk from an image (volumeClaimTemplates entry with an image reference, or dataVolumeTemplate cloning a golden PVC) smaller than the image minimum size; deny a volumeClaimTemplates annotation that does not parse"},
 				{validators.RuleVMGoldenVolumes, "validating", createUpdate, "deny a golden PVC as a VM volume or hotplug request (status subresource too); imported VMs are exempt"},
@@ -101,8 +113,8 @@ func Routes() []Route {
 		{
 			Group: "cdi.kubevirt.io", Version: "v1beta1", Resource: "datavolumes", Kind: "DataVolume", Namespaced: true,
 			SubResources: []string{""},
-			Mutate:       mutators.DataVolume, MutateOps: create,
-			Validate: validators.DataVolume, ValidateOps: createDelete,
+			Mutate:       mutators.DataVolume, MutateOps: create, MutateFailure: fail,
+			Validate: validators.DataVolume, ValidateOps: createDelete, ValidateFailure: fail,
 			Rules: []Rule{
 				{mutators.RuleDVCloneStrategy, "mutating", create, "annotate a PVC clone with cdi.kubevirt.io/cloneType from the target class's profile, unless one is set"},
 				{mutators.RuleDVImmediateBind, "mutating", create, "ask a golden DataVolume on a WaitForFirstConsumer class for immediate binding"},
@@ -113,7 +125,9 @@ func Routes() []Route {
 		{
 			Group: "cdi.kubevirt.io", Version: "v1beta1", Resource: "storageprofiles", Kind: "StorageProfile",
 			SubResources: []string{""},
-			Mutate:       mutators.StorageProfile, MutateOps: createUpdate,
+			// CDI's controller writes StorageProfiles all the time and CDI falls back to the
+			// class's clone-strategy annotation (SC-M1): a missed default costs little.
+			Mutate: mutators.StorageProfile, MutateOps: createUpdate, MutateFailure: ignore,
 			Rules: []Rule{
 				{mutators.RuleStorageProfile, "mutating", createUpdate, "fill unset spec.cloneStrategy and spec.snapshotClass from the profile of the class of the same name"},
 			},
@@ -121,8 +135,8 @@ func Routes() []Route {
 		{
 			Group: "storage.k8s.io", Version: "v1", Resource: "storageclasses", Kind: "StorageClass",
 			SubResources: []string{""},
-			Mutate:       mutators.StorageClass, MutateOps: create,
-			Validate: validators.StorageClass, ValidateOps: all,
+			Mutate:       mutators.StorageClass, MutateOps: create, MutateFailure: fail,
+			Validate: validators.StorageClass, ValidateOps: all, ValidateFailure: fail,
 			Rules: []Rule{
 				{mutators.RuleStorageClassDefaults, "mutating", create, "add the profile's cdi.kubevirt.io/clone-strategy annotation and default parameters where absent"},
 				{validators.RuleStorageClassCloneStrategy, "validating", createUpdate, "deny a cdi.kubevirt.io/clone-strategy annotation other than copy, snapshot or csi-clone"},
@@ -132,7 +146,7 @@ func Routes() []Route {
 		{
 			Group: "snapshot.storage.k8s.io", Version: "v1", Resource: "volumesnapshots", Kind: "VolumeSnapshot", Namespaced: true,
 			SubResources: []string{""},
-			Validate:     validators.VolumeSnapshot, ValidateOps: create,
+			Validate:     validators.VolumeSnapshot, ValidateOps: create, ValidateFailure: fail,
 			Rules: []Rule{
 				{validators.RuleVolumeSnapshot, "validating", create, "deny a snapshot of a PVC whose profile does not allow volume snapshots; warn when the PVC does not exist yet"},
 			},
@@ -140,7 +154,7 @@ func Routes() []Route {
 		{
 			Group: "harvesterhci.io", Version: "v1beta1", Resource: "virtualmachinebackups", Kind: "VirtualMachineBackup", Namespaced: true,
 			SubResources: []string{""},
-			Validate:     validators.VirtualMachineBackup, ValidateOps: create,
+			Validate:     validators.VirtualMachineBackup, ValidateOps: create, ValidateFailure: fail,
 			Rules: []Rule{
 				{validators.RuleVMBackup, "validating", create, "deny a backup or snapshot of a VM with a PVC volume whose profile does not allow that type"},
 			},

@@ -1,0 +1,159 @@
+//go:build e2e
+
+package e2e
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/rest"
+	"sigs.k8s.io/yaml"
+)
+
+const gcUser = "system:serviceaccount:kube-system:generic-garbage-collector"
+
+var nsCounter atomic.Int32
+
+// newNamespace makes a namespace of its own for a test: without a controller-manager,
+// deleted namespaces never finish, so names are never reused.
+func newNamespace(t *testing.T) string {
+	t.Helper()
+	name := fmt.Sprintf("e2e-%d-%d", time.Now().Unix()%100000, nsCounter.Add(1))
+	_, err := suite.kube.CoreV1().Namespaces().Create(context.Background(),
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return name
+}
+
+// obj decodes a YAML manifest; namespace, when not empty, is set on it.
+func obj(t *testing.T, namespace, manifest string) *unstructured.Unstructured {
+	t.Helper()
+	u := &unstructured.Unstructured{}
+	if err := yaml.Unmarshal([]byte(manifest), &u.Object); err != nil {
+		t.Fatalf("bad test manifest: %v\n%s", err, manifest)
+	}
+	if namespace != "" {
+		u.SetNamespace(namespace)
+	}
+	return u
+}
+
+// client returns the dynamic client of a kind, acting as user when not empty.
+func client(t *testing.T, kind, namespace, user string) dynamic.ResourceInterface {
+	t.Helper()
+	gvr, ok := gvrs[kind]
+	if !ok {
+		t.Fatalf("no resource for kind %s", kind)
+	}
+	dyn := suite.dyn
+	if user != "" {
+		cfg := rest.CopyConfig(suite.cfg)
+		cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+		dyn = dynamic.NewForConfigOrDie(cfg)
+	}
+	if namespace == "" {
+		return dyn.Resource(gvr)
+	}
+	return dyn.Resource(gvr).Namespace(namespace)
+}
+
+func dryRun(on bool) []string {
+	if on {
+		return []string{metav1.DryRunAll}
+	}
+	return nil
+}
+
+// create creates u (with dry run when asked) and returns what the API server stored.
+func create(t *testing.T, u *unstructured.Unstructured, dry bool) (*unstructured.Unstructured, error) {
+	t.Helper()
+	return client(t, u.GetKind(), u.GetNamespace(), "").Create(context.Background(), u.DeepCopy(), metav1.CreateOptions{DryRun: dryRun(dry)})
+}
+
+func update(t *testing.T, u *unstructured.Unstructured, dry bool) (*unstructured.Unstructured, error) {
+	t.Helper()
+	return client(t, u.GetKind(), u.GetNamespace(), "").Update(context.Background(), u.DeepCopy(), metav1.UpdateOptions{DryRun: dryRun(dry)})
+}
+
+func remove(t *testing.T, kind, namespace, name, user string, dry bool) error {
+	t.Helper()
+	return client(t, kind, namespace, user).Delete(context.Background(), name, metav1.DeleteOptions{DryRun: dryRun(dry)})
+}
+
+func get(t *testing.T, kind, namespace, name string) *unstructured.Unstructured {
+	t.Helper()
+	u, err := client(t, kind, namespace, "").Get(context.Background(), name, metav1.GetOptions{})
+	if err != nil {
+		t.Fatalf("get %s %s/%s: %v", kind, namespace, name, err)
+	}
+	return u
+}
+
+// deniedBy reports whether err is a webhook denial by rule.
+func deniedBy(err error, rule string) bool {
+	return err != nil && apierrors.IsForbidden(err) && strings.Contains(err.Error(), "["+rule+"]")
+}
+
+// within is how long the webhook's watch caches may take to see a change.
+const within = 20 * time.Second
+
+// expectDenied retries the call as a dry run until rule denies it (the webhook's caches may
+// lag the objects a test just created), then checks that the real call is denied too.
+func expectDenied(t *testing.T, rule string, call func(dry bool) error) {
+	t.Helper()
+	var err error
+	deadline := time.Now().Add(within)
+	for err = call(true); !deniedBy(err, rule); err = call(true) {
+		if time.Now().After(deadline) {
+			t.Fatalf("not denied by %s within %v; last answer: %v", rule, within, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if err := call(false); !deniedBy(err, rule) {
+		t.Fatalf("dry run denied by %s, the real request answered: %v", rule, err)
+	}
+}
+
+// expectCreated retries a dry-run create until the stored object passes ok, then creates
+// it for real and checks the stored object again.
+func expectCreated(t *testing.T, u *unstructured.Unstructured, ok func(*unstructured.Unstructured) bool) *unstructured.Unstructured {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		got, err := create(t, u, true)
+		if err == nil && ok(got) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("dry-run create of %s %s never gave the expected object within %v: err %v, object %v", u.GetKind(), u.GetName(), within, err, got)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	got, err := create(t, u, false)
+	if err != nil {
+		t.Fatalf("create %s %s: %v", u.GetKind(), u.GetName(), err)
+	}
+	if !ok(got) {
+		t.Fatalf("created %s %s is not as expected: %v", u.GetKind(), u.GetName(), got.Object)
+	}
+	return got
+}
+
+func anyObject(*unstructured.Unstructured) bool { return true }
+
+// str reads a nested string field.
+func str(u *unstructured.Unstructured, fields ...string) string {
+	s, _, _ := unstructured.NestedString(u.Object, fields...)
+	return s
+}

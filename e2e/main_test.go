@@ -1,0 +1,233 @@
+//go:build e2e
+
+// Package e2e runs the real storage-webhook binary against a real kube-apiserver and etcd
+// (controller-runtime's envtest on binaries built by hack/k8sbins), with the webhook
+// configurations rendered from deploy/ and minimal CRDs from testdata/crds. Run it with
+// `make e2e`; every listener is on 127.0.0.1.
+package e2e
+
+import (
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
+	"sigs.k8s.io/controller-runtime/pkg/envtest"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+)
+
+// suite is the shared state of the run: one API server, one webhook process.
+var suite struct {
+	env        *envtest.Environment
+	cfg        *rest.Config
+	kube       kubernetes.Interface
+	dyn        dynamic.Interface
+	warnings   *warningRecorder
+	bin        string
+	kubectl    string
+	kubeconfig string
+	tmp        string
+	webhook    *webhookProcess
+}
+
+func TestMain(m *testing.M) {
+	os.Exit(run(m))
+}
+
+func run(m *testing.M) int {
+	ctrllog.SetLogger(logr.Discard())
+	suite.bin = os.Getenv("STORAGE_WEBHOOK_BIN")
+	assets := os.Getenv("KUBEBUILDER_ASSETS")
+	if suite.bin == "" || assets == "" {
+		fmt.Fprintln(os.Stderr, "e2e: set STORAGE_WEBHOOK_BIN and KUBEBUILDER_ASSETS (make e2e does)")
+		return 2
+	}
+	suite.kubectl = filepath.Join(assets, "kubectl")
+	tmp, err := os.MkdirTemp("", "storage-webhook-e2e-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	defer os.RemoveAll(tmp)
+	suite.tmp = tmp
+
+	// The webhook configurations under test are the ones `kubectl kustomize deploy/base`
+	// renders; envtest points them at 127.0.0.1 with a CA of its own.
+	rendered := filepath.Join(tmp, "base.yaml")
+	if out, err := exec.Command(suite.kubectl, "kustomize", "../deploy/base").Output(); err != nil {
+		fmt.Fprintln(os.Stderr, "kustomize deploy/base:", err)
+		return 1
+	} else if err := os.WriteFile(rendered, out, 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	suite.env = &envtest.Environment{
+		CRDDirectoryPaths:     []string{"testdata/crds"},
+		ErrorIfCRDPathMissing: true,
+		BinaryAssetsDirectory: assets,
+		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{rendered}, LocalServingHost: "127.0.0.1"},
+	}
+	start := time.Now()
+	if suite.cfg, err = suite.env.Start(); err != nil {
+		fmt.Fprintln(os.Stderr, "start envtest:", err)
+		return 1
+	}
+	defer func() { _ = suite.env.Stop() }()
+	fmt.Fprintf(os.Stderr, "e2e: API server up in %v\n", time.Since(start).Round(time.Millisecond))
+
+	suite.warnings = &warningRecorder{}
+	cfg := rest.CopyConfig(suite.cfg)
+	cfg.WarningHandler = suite.warnings
+	suite.kube = kubernetes.NewForConfigOrDie(cfg)
+	suite.dyn = dynamic.NewForConfigOrDie(cfg)
+	if suite.kubeconfig, err = writeKubeconfig(suite.cfg, filepath.Join(tmp, "kubeconfig")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	suite.webhook = &webhookProcess{}
+	if err := suite.webhook.start(); err != nil {
+		fmt.Fprintln(os.Stderr, "start webhook:", err)
+		return 1
+	}
+	defer suite.webhook.stop()
+	fmt.Fprintf(os.Stderr, "e2e: webhook ready in %v\n", time.Since(start).Round(time.Millisecond))
+	return m.Run()
+}
+
+// writeKubeconfig writes the envtest admin's credentials for the webhook process.
+func writeKubeconfig(cfg *rest.Config, path string) (string, error) {
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: cfg.Host, CertificateAuthorityData: cfg.CAData}
+	kc.AuthInfos["admin"] = &clientcmdapi.AuthInfo{ClientCertificateData: cfg.CertData, ClientKeyData: cfg.KeyData, Token: cfg.BearerToken}
+	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "admin"}
+	kc.CurrentContext = "envtest"
+	return path, clientcmd.WriteToFile(*kc, path)
+}
+
+// webhookProcess is the real binary, serving on the address envtest registered.
+type webhookProcess struct {
+	cmd     *exec.Cmd
+	done    chan error
+	probes  string
+	logFile string
+}
+
+func (w *webhookProcess) start() error {
+	opts := suite.env.WebhookInstallOptions
+	probePort, err := freePort()
+	if err != nil {
+		return err
+	}
+	w.probes = fmt.Sprintf("http://127.0.0.1:%d", probePort)
+	w.logFile = filepath.Join(suite.tmp, "webhook.log")
+	log, err := os.OpenFile(w.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	w.cmd = exec.Command(suite.bin, "serve",
+		"--listen", net.JoinHostPort(opts.LocalServingHost, fmt.Sprint(opts.LocalServingPort)),
+		"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", probePort),
+		"--tls-cert-file", filepath.Join(opts.LocalServingCertDir, "tls.crt"),
+		"--tls-key-file", filepath.Join(opts.LocalServingCertDir, "tls.key"),
+		"--kubeconfig", suite.kubeconfig, "--log-format", "text")
+	w.cmd.Stdout, w.cmd.Stderr = log, log
+	if err := w.cmd.Start(); err != nil {
+		return err
+	}
+	w.done = make(chan error, 1)
+	go func() { w.done <- w.cmd.Wait(); log.Close() }()
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case err := <-w.done:
+			return fmt.Errorf("webhook exited: %v; log:\n%s", err, readFile(w.logFile))
+		default:
+		}
+		if resp, err := http.Get(w.probes + "/readyz"); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("webhook not ready within 30s; log:\n%s", readFile(w.logFile))
+}
+
+func (w *webhookProcess) stop() {
+	if w.cmd == nil || w.cmd.Process == nil {
+		return
+	}
+	_ = w.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-w.done:
+	case <-time.After(20 * time.Second):
+		_ = w.cmd.Process.Kill()
+		<-w.done
+	}
+	w.cmd = nil
+}
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// warningRecorder keeps the admission warnings the API server returns to the client.
+type warningRecorder struct {
+	mu   sync.Mutex
+	list []string
+}
+
+func (r *warningRecorder) HandleWarningHeader(code int, agent, text string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.list = append(r.list, text)
+}
+
+// since returns the warnings recorded after mark.
+func (r *warningRecorder) since(mark int) []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]string{}, r.list[mark:]...)
+}
+
+func (r *warningRecorder) mark() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.list)
+}
+
+// gvrs maps the kinds the tests create to their resources.
+var gvrs = map[string]schema.GroupVersionResource{
+	"VirtualMachineImage":   {Group: "harvesterhci.io", Version: "v1beta1", Resource: "virtualmachineimages"},
+	"VirtualMachineBackup":  {Group: "harvesterhci.io", Version: "v1beta1", Resource: "virtualmachinebackups"},
+	"DataVolume":            {Group: "cdi.kubevirt.io", Version: "v1beta1", Resource: "datavolumes"},
+	"StorageProfile":        {Group: "cdi.kubevirt.io", Version: "v1beta1", Resource: "storageprofiles"},
+	"VirtualMachine":        {Group: "kubevirt.io", Version: "v1", Resource: "virtualmachines"},
+	"VolumeSnapshot":        {Group: "snapshot.storage.k8s.io", Version: "v1", Resource: "volumesnapshots"},
+	"PersistentVolumeClaim": {Version: "v1", Resource: "persistentvolumeclaims"},
+	"StorageClass":          {Group: "storage.k8s.io", Version: "v1", Resource: "storageclasses"},
+	"Namespace":             {Version: "v1", Resource: "namespaces"},
+}
