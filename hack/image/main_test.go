@@ -304,3 +304,25 @@ func sortedKeys(m map[string]struct{}) []string {
 	slices.Sort(keys)
 	return keys
 }
+
+// TestDeploymentNamesTheImage: the Deployment in deploy/base runs the image `make image`
+// builds, so a loaded tarball is the one the cluster starts.
+func TestDeploymentNamesTheImage(t *testing.T) {
+	makefile, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref string
+	for _, line := range strings.Split(string(makefile), "\n") {
+		if f := strings.Fields(line); len(f) == 3 && f[0] == "IMAGE" && f[1] == "?=" {
+			ref = f[2]
+		}
+	}
+	deployment, err := os.ReadFile("../../deploy/base/deployment.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ref == "" || !strings.Contains(string(deployment), "image: "+ref+"\n") {
+		t.Errorf("deploy/base/deployment.yaml does not run the Makefile's IMAGE %q", ref)
+	}
+}
