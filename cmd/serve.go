@@ -3,12 +3,14 @@ package cmd
 import (
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	stdlog "log"
 	"net"
 	"net/http"
+	"os"
 	"os/signal"
 	"strings"
 	"sync/atomic"
@@ -34,14 +36,30 @@ type serveFlags struct {
 	listen, metricsListen, certFile, keyFile, providers, kubeconfig string
 	logFormat, logLevel                                             string
 	privileged, clusterPaths                                        stringList
-	selfSigned                                                      bool
+	selfSigned, enableHTTP2                                         bool
 	maxBody                                                         int64
+	tlsMinVersion, clientCAFile                                     string
+	shutdownDelay                                                   time.Duration
 	// started, when set, hears the bound addresses (tests listen on 127.0.0.1:0).
 	started func(webhook, probes net.Addr)
 }
 
 // Serve runs the HTTPS webhook server until SIGTERM or SIGINT.
 func Serve(args []string, stderr io.Writer) error {
+	f, err := parseServeFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	log, err := newLogger(f.logFormat, f.logLevel, stderr)
+	if err != nil {
+		return err
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	return serve(ctx, f, log)
+}
+
+func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs := newFlagSet("serve", "serve [flags]", stderr)
 	var f serveFlags
 	fs.StringVar(&f.listen, "listen", ":8443", "HTTPS address of the webhooks")
@@ -56,19 +74,17 @@ func Serve(args []string, stderr io.Writer) error {
 	fs.StringVar(&f.logFormat, "log-format", "json", "log format: json or text")
 	fs.StringVar(&f.logLevel, "log-level", "info", "log level: debug, info, warning or error")
 	fs.Int64Var(&f.maxBody, "max-body-bytes", webhook.DefaultMaxBodyBytes, "largest request body accepted; larger ones get 413")
+	fs.StringVar(&f.tlsMinVersion, "tls-min-version", "1.2", "lowest TLS version accepted: 1.2 or 1.3")
+	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "offer HTTP/2 (off by default: HTTP/2 rapid reset, CVE-2023-44487)")
+	fs.StringVar(&f.clientCAFile, "client-ca-file", "", "accept only clients with a certificate signed by this CA (PEM), e.g. the API server's")
+	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep serving with /readyz failing this long (for endpoints to drop the pod), then finish in-flight requests and exit")
 	if err := parse(fs, args); err != nil {
-		return err
+		return nil, err
 	}
 	if fs.NArg() > 0 {
-		return usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+		return nil, usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
 	}
-	log, err := newLogger(f.logFormat, f.logLevel, stderr)
-	if err != nil {
-		return err
-	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
-	defer stop()
-	return serve(ctx, &f, log)
+	return &f, nil
 }
 
 func newLogger(format, level string, out io.Writer) (*logrus.Logger, error) {
@@ -157,24 +173,9 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 	}
 	go reportSync(ctx, view, m)
 
-	tlsConfig := &tls.Config{MinVersion: tls.VersionTLS12, NextProtos: []string{"http/1.1"}}
-	if f.selfSigned {
-		cert, err := certs.SelfSigned([]string{"localhost", "127.0.0.1", "::1"}, 24*time.Hour)
-		if err != nil {
-			return err
-		}
-		tlsConfig.Certificates = []tls.Certificate{cert}
-	} else {
-		w, err := certwatcher.New(f.certFile, f.keyFile)
-		if err != nil {
-			return fmt.Errorf("serving certificate: %w", err)
-		}
-		go func() {
-			if err := w.Start(ctx); err != nil {
-				log.WithError(err).Error("certificate watcher stopped")
-			}
-		}()
-		tlsConfig.GetCertificate = w.GetCertificate
+	tlsConfig, err := serverTLS(ctx, f, log)
+	if err != nil {
+		return err
 	}
 
 	var shuttingDown atomic.Bool
@@ -207,11 +208,16 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 		webhookLn.Close()
 		return err
 	}
+	// The API server's webhook timeout is at most 30 s; nothing legitimate is slower.
 	srv := &http.Server{
 		Handler: h.Mux(), TLSConfig: tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: newStdLogger(log),
+	}
+	if !f.enableHTTP2 {
+		// A non-nil empty map turns net/http's automatic HTTP/2 off.
+		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	}
 	psrv := &http.Server{Handler: probes, ReadHeaderTimeout: 10 * time.Second}
 	errc := make(chan error, 2)
@@ -232,13 +238,64 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 			return err
 		}
 	}
+	// Readiness drops first, so the Service stops sending new requests here, while the
+	// ones already routed are still answered; then in-flight requests finish.
 	shuttingDown.Store(true)
+	log.WithField("delay", f.shutdownDelay).Info("shutting down: readiness off, still serving")
+	time.Sleep(f.shutdownDelay)
 	log.Info("shutting down: finishing requests in flight")
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err = srv.Shutdown(sctx)
 	_ = psrv.Shutdown(sctx)
 	return err
+}
+
+// serverTLS is the webhook listener's TLS: the serving certificate (re-read by certwatcher,
+// or a throwaway self-signed one), the minimum version, ALPN, and the optional client CA.
+func serverTLS(ctx context.Context, f *serveFlags, log logrus.FieldLogger) (*tls.Config, error) {
+	cfg := &tls.Config{NextProtos: []string{"http/1.1"}}
+	switch f.tlsMinVersion {
+	case "1.2":
+		cfg.MinVersion = tls.VersionTLS12
+	case "1.3":
+		cfg.MinVersion = tls.VersionTLS13
+	default:
+		return nil, usageError{fmt.Errorf("--tls-min-version %q must be 1.2 or 1.3", f.tlsMinVersion)}
+	}
+	if f.enableHTTP2 {
+		cfg.NextProtos = []string{"h2", "http/1.1"}
+	}
+	if f.clientCAFile != "" {
+		pem, err := os.ReadFile(f.clientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("--client-ca-file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("--client-ca-file %s holds no PEM certificate", f.clientCAFile)
+		}
+		cfg.ClientCAs, cfg.ClientAuth = pool, tls.RequireAndVerifyClientCert
+	}
+	if f.selfSigned {
+		cert, err := certs.SelfSigned([]string{"localhost", "127.0.0.1", "::1"}, 24*time.Hour)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+		return cfg, nil
+	}
+	w, err := certwatcher.New(f.certFile, f.keyFile)
+	if err != nil {
+		return nil, fmt.Errorf("serving certificate: %w", err)
+	}
+	go func() {
+		if err := w.Start(ctx); err != nil {
+			log.WithError(err).Error("certificate watcher stopped")
+		}
+	}()
+	cfg.GetCertificate = w.GetCertificate
+	return cfg, nil
 }
 
 // reportSync keeps the cache-synced gauge current until every cache has synced.

@@ -21,55 +21,77 @@ import (
 	"github.com/hcistorage/storage-webhook/certs"
 )
 
-// TestServeOverTLS starts `serve` on 127.0.0.1 with certificate files and a file-backed
-// cluster view, and sends it real AdmissionReviews over TLS: a mutation, a denial, a
-// malformed body and an oversized one; then checks the probes and metrics.
-func TestServeOverTLS(t *testing.T) {
-	dir := t.TempDir()
-	bundle, err := certs.Generate(certs.Options{Service: "storage-webhook", Namespace: "test", Validity: time.Hour})
+// testServer is `serve` running in-process on 127.0.0.1 with certificate files in dir.
+type testServer struct {
+	dir            string
+	bundle         *certs.Bundle
+	webhook, probe string // addresses
+	logs           *syncWriter
+	client         *http.Client
+}
+
+// startServe runs serve with the given extra flags until the test ends. The serving
+// certificate is made by certs.Generate for storage-webhook.test.svc.
+func startServe(t *testing.T, extra ...string) *testServer {
+	t.Helper()
+	ts := &testServer{dir: t.TempDir(), logs: &syncWriter{}}
+	var err error
+	if ts.bundle, err = certs.Generate(certs.Options{Service: "storage-webhook", Namespace: "test", Validity: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if err := certs.WriteFiles(ts.bundle, ts.dir); err != nil {
+		t.Fatal(err)
+	}
+	args := append([]string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+		"--tls-cert-file", filepath.Join(ts.dir, "tls.crt"), "--tls-key-file", filepath.Join(ts.dir, "tls.key"),
+		"--cluster", "../testdata/cluster", "--shutdown-delay", "0s"}, extra...)
+	f, err := parseServeFlags(args, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := certs.WriteFiles(bundle, dir); err != nil {
-		t.Fatal(err)
-	}
-	f := &serveFlags{
-		listen: "127.0.0.1:0", metricsListen: "127.0.0.1:0",
-		certFile: filepath.Join(dir, "tls.crt"), keyFile: filepath.Join(dir, "tls.key"),
-		clusterPaths: stringList{"../testdata/cluster"}, maxBody: 64 << 10,
-	}
 	addrs := make(chan [2]net.Addr, 1)
 	f.started = func(w, p net.Addr) { addrs <- [2]net.Addr{w, p} }
-	logs := &syncWriter{}
-	log, err := newLogger("json", "info", logs)
+	log, err := newLogger("json", "info", ts.logs)
 	if err != nil {
 		t.Fatal(err)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() { done <- serve(ctx, f, log) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve returned %v", err)
-		}
-	}()
-	var webhookAddr, probeAddr net.Addr
 	select {
 	case a := <-addrs:
-		webhookAddr, probeAddr = a[0], a[1]
+		ts.webhook, ts.probe = a[0].String(), a[1].String()
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve returned %v", err)
+			}
+		})
 	case err := <-done:
+		cancel()
 		t.Fatalf("serve stopped: %v", err)
 	case <-time.After(30 * time.Second):
+		cancel()
 		t.Fatal("serve did not start within 30s")
 	}
+	ts.client = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: ts.tlsConfig()}}
+	return ts
+}
 
+// tlsConfig trusts the test CA and names the Service, as the API server does.
+func (ts *testServer) tlsConfig() *tls.Config {
 	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(bundle.CACert)
-	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-		TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "storage-webhook.test.svc", MinVersion: tls.VersionTLS12},
-	}}
-	base := "https://" + webhookAddr.String()
+	pool.AppendCertsFromPEM(ts.bundle.CACert)
+	return &tls.Config{RootCAs: pool, ServerName: "storage-webhook.test.svc", MinVersion: tls.VersionTLS12}
+}
+
+// TestServeOverTLS starts `serve` on 127.0.0.1 with certificate files and a file-backed
+// cluster view, and sends it real AdmissionReviews over TLS: a mutation, a denial, a
+// malformed body and an oversized one; then checks the probes and metrics.
+func TestServeOverTLS(t *testing.T) {
+	ts := startServe(t, "--max-body-bytes", "65536")
+	client, webhookAddr, probeAddr, logs := ts.client, ts.webhook, ts.probe, ts.logs
+	base := "https://" + webhookAddr
 	send := func(path string, body []byte) (int, string) {
 		t.Helper()
 		resp, err := client.Post(base+path, "application/json", bytes.NewReader(body))
@@ -128,7 +150,7 @@ func TestServeOverTLS(t *testing.T) {
 		}
 	})
 	t.Run("probes and metrics", func(t *testing.T) {
-		probe := "http://" + probeAddr.String()
+		probe := "http://" + probeAddr
 		for _, p := range []string{"/healthz", "/readyz"} {
 			resp, err := http.Get(probe + p)
 			if err != nil || resp.StatusCode != 200 {

@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"path"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -60,11 +61,22 @@ func (h *Handler) Mux() http.Handler {
 func (h *Handler) For(hook *Hook) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
-		outcome, op := h.serve(hook, w, r)
-		if h.Metrics != nil {
-			h.Metrics.Requests.WithLabelValues(hook.ID(), hook.Route.GroupResource(), op, outcome).Inc()
-			h.Metrics.Duration.WithLabelValues(hook.ID()).Observe(time.Since(start).Seconds())
-		}
+		outcome, op := "error", "unknown"
+		defer func() {
+			// A panic outside the rules (they recover their own) fails this request only.
+			if p := recover(); p != nil {
+				if h.Metrics != nil {
+					h.Metrics.PanicsRecovered.Inc()
+				}
+				h.Log.WithFields(logrus.Fields{"webhook": hook.ID(), "panic": fmt.Sprint(p), "stack": string(debug.Stack())}).Error("request failed: internal error")
+				http.Error(w, "internal error", http.StatusInternalServerError)
+			}
+			if h.Metrics != nil {
+				h.Metrics.Requests.WithLabelValues(hook.ID(), hook.Route.GroupResource(), op, outcome).Inc()
+				h.Metrics.Duration.WithLabelValues(hook.ID()).Observe(time.Since(start).Seconds())
+			}
+		}()
+		outcome, op = h.serve(hook, w, r)
 	})
 }
 
@@ -85,6 +97,9 @@ func (h *Handler) serve(hook *Hook, w http.ResponseWriter, r *http.Request) (out
 			he = &httpError{http.StatusBadRequest, err.Error()}
 		}
 		h.Log.WithFields(logrus.Fields{"webhook": hook.ID(), "status": he.code}).Warn("request refused: " + he.msg)
+		if he.code == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", http.MethodPost)
+		}
 		http.Error(w, he.msg, he.code)
 		return "rejected", "unknown"
 	}
@@ -168,7 +183,7 @@ func DecodeReview(body []byte) (*admissionv1.AdmissionReview, error) {
 	}
 	switch {
 	case review.APIVersion != admissionv1.SchemeGroupVersion.String() || review.Kind != "AdmissionReview":
-		return nil, fmt.Errorf("body is %s %s, not an admission.k8s.io/v1 AdmissionReview: register the webhook with admissionReviewVersions [v1]",
+		return nil, fmt.Errorf("body has apiVersion %s and kind %s, not an admission.k8s.io/v1 AdmissionReview: register the webhook with admissionReviewVersions [v1]",
 			quoteOrNone(review.APIVersion), quoteOrNone(review.Kind))
 	case review.Request == nil:
 		return nil, errors.New("AdmissionReview has no request")
