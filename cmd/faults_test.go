@@ -31,6 +31,7 @@ import (
 
 	"github.com/hcistorage/storage-webhook/certs"
 	"github.com/hcistorage/storage-webhook/internal/poll"
+	"github.com/hcistorage/storage-webhook/internal/testbin"
 )
 
 // review reads the AdmissionReview of a fixture.
@@ -268,10 +269,7 @@ func TestStartWhileAPIServerUnreachable(t *testing.T) {
 // checks that readiness drops first, requests keep being answered during the shutdown
 // delay, in-flight requests finish, and no request the server accepted fails.
 func TestSIGTERMDuringLoad(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "storage-webhook")
-	if out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput(); err != nil {
-		t.Fatalf("build: %v\n%s", err, out)
-	}
+	bin := testbin.Path(t)
 	dir := t.TempDir()
 	bundle, err := certs.Generate(certs.Options{Service: "storage-webhook", Namespace: "test", Validity: time.Hour})
 	if err != nil {

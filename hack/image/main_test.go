@@ -18,6 +18,8 @@ import (
 	v1 "github.com/google/go-containerregistry/pkg/v1"
 	"github.com/google/go-containerregistry/pkg/v1/layout"
 	"github.com/google/go-containerregistry/pkg/v1/types"
+
+	"github.com/hcistorage/storage-webhook/internal/testbin"
 )
 
 const testRef = "docker.io/hcistorage/storage-webhook:v0.1.0"
@@ -29,12 +31,7 @@ func TestImageArchive(t *testing.T) {
 		t.Skip("the packed binary is a linux binary; the test runs it")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, binaryName)
-	build := exec.Command("go", "build", "-trimpath", "-o", bin, "../..")
-	build.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := testbin.Path(t)
 
 	created := "2025-01-02T03:04:05Z"
 	archive := filepath.Join(dir, "image.tar")
