@@ -11,7 +11,6 @@ import (
 	"crypto/x509/pkix"
 	"encoding/json"
 	"encoding/pem"
-	"errors"
 	"fmt"
 	"io"
 	"math/big"
@@ -267,7 +266,9 @@ func TestStartWhileAPIServerUnreachable(t *testing.T) {
 
 // TestSIGTERMDuringLoad runs the real binary, sends it SIGTERM while reviews flow, and
 // checks that readiness drops first, requests keep being answered during the shutdown
-// delay, in-flight requests finish, and no request the server accepted fails.
+// delay, in-flight requests finish, and no request fails. The load plays the API server
+// behind a Service: it keeps sending for half the delay after readiness drops (the time
+// endpoints take to drop the pod), then sends nothing new.
 func TestSIGTERMDuringLoad(t *testing.T) {
 	bin := testbin.Path(t)
 	dir := t.TempDir()
@@ -308,14 +309,11 @@ func TestSIGTERMDuringLoad(t *testing.T) {
 		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
 			TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "storage-webhook.test.svc", MinVersion: tls.VersionTLS12}}}
 	}
-	// Once the listener is closed, a new connection is refused: that request was never
-	// accepted, and the API server would retry it on another endpoint.
-	refused := func(err error) bool { return errors.Is(err, syscall.ECONNREFUSED) }
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	done := make(chan *loadResult, 1)
 	url := fmt.Sprintf("https://127.0.0.1:%d/mutate/virtualmachineimages", webhookPort)
-	go func() { done <- runLoad(ctx, 4, newClient, url, review(t, imageFixture), refused) }()
+	go func() { done <- runLoad(ctx, 4, newClient, url, review(t, imageFixture), nil) }()
 	time.Sleep(300 * time.Millisecond) // bounded: some load before the signal
 
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
@@ -324,6 +322,9 @@ func TestSIGTERMDuringLoad(t *testing.T) {
 	signalled := time.Now()
 	poll.Until(t, 10*time.Second, func() bool { return readyz() == http.StatusServiceUnavailable })
 	notReady := time.Since(signalled)
+	time.Sleep(500 * time.Millisecond) // endpoints propagation: half the 1 s shutdown delay
+	cancel()                           // no new requests; those in flight finish
+	r := <-done
 	var exitErr error
 	select {
 	case exitErr = <-exited:
@@ -331,14 +332,12 @@ func TestSIGTERMDuringLoad(t *testing.T) {
 		t.Fatal("the server did not exit within 40s of SIGTERM")
 	}
 	stopped := time.Since(signalled)
-	cancel()
-	r := <-done
-	t.Logf("readiness off after %v, exit after %v; %d reviews answered, %d failed", notReady.Round(time.Millisecond), stopped.Round(time.Millisecond), r.ok.Load(), r.failed.Load())
+	t.Logf("readiness off after %v, exit after %v; %d reviews answered (during the delay too), %d failed", notReady.Round(time.Millisecond), stopped.Round(time.Millisecond), r.ok.Load(), r.failed.Load())
 	if exitErr != nil {
 		t.Errorf("exit: %v\n%s", exitErr, logs.String())
 	}
-	if notReady >= stopped {
-		t.Errorf("readiness dropped after the exit")
+	if notReady >= stopped || stopped < time.Second {
+		t.Errorf("readiness off after %v, exit after %v: want readiness to drop first and the 1 s delay to be served", notReady, stopped)
 	}
 	if r.failed.Load() != 0 || r.ok.Load() == 0 {
 		t.Fatalf("%d accepted requests failed (%v), %d answered", r.failed.Load(), r.errs, r.ok.Load())

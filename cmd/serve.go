@@ -209,8 +209,19 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 		return err
 	}
 	// The API server's webhook timeout is at most 30 s; nothing legitimate is slower.
+	webhooks := h.Mux()
 	srv := &http.Server{
-		Handler: h.Mux(), TLSConfig: tlsConfig,
+		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// While shutting down, each response closes its connection, so clients stop
+			// holding keep-alive connections that Shutdown would close under their next
+			// request. (Server.SetKeepAlivesEnabled(false) would close idle ones at once,
+			// racing a client that is just writing on one.)
+			if shuttingDown.Load() {
+				w.Header().Set("Connection", "close")
+			}
+			webhooks.ServeHTTP(w, r)
+		}),
+		TLSConfig:         tlsConfig,
 		ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		WriteTimeout: 30 * time.Second, IdleTimeout: 120 * time.Second, MaxHeaderBytes: 64 << 10,
 		ErrorLog: newStdLogger(log),
