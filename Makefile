@@ -6,7 +6,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 IMAGE   ?= docker.io/hcistorage/storage-webhook:v0.1.0
 LDFLAGS := -s -w -X github.com/hcistorage/storage-webhook/cmd.version=$(VERSION) -X github.com/hcistorage/storage-webhook/cmd.commit=$(COMMIT)
 
-.PHONY: all build image run test check-example lint fmt generate k8s-bins deploy-manifests e2e
+.PHONY: all build image run test check-example lint fmt generate k8s-bins deploy-manifests e2e soak
 
 all: build
 
@@ -63,3 +63,10 @@ deploy-manifests: build
 e2e: build
 	@set -e; bins=$$(hack/k8sbins/build.sh); \
 	KUBEBUILDER_ASSETS=$$bins STORAGE_WEBHOOK_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 15m ./e2e/...
+
+# Bounded soak: a mixed stream of every fixture review at a fixed rate for a fixed time,
+# reporting requests, errors, latency and RSS (fails on any error or >10 % RSS growth).
+SOAK_DURATION ?= 60s
+SOAK_RATE ?= 200
+soak: build
+	$(GO) run ./hack/soak -binary $(BIN) -duration $(SOAK_DURATION) -rate $(SOAK_RATE)

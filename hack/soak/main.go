@@ -1,0 +1,214 @@
+// Command soak drives a running storage-webhook binary with a mixed stream of
+// AdmissionReviews (every fixture under testdata/admission) at a fixed rate for a fixed time,
+// on 127.0.0.1 only, and reports requests, errors, latency and the server's RSS at the start
+// and the end of the measured window. It exits 1 when any request failed or RSS grew by more
+// than -max-rss-growth.
+//
+//	go run ./hack/soak -binary bin/storage-webhook -duration 60s -rate 200
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+func main() {
+	if err := run(); err != nil {
+		fmt.Fprintln(os.Stderr, "soak:", err)
+		os.Exit(1)
+	}
+}
+
+type review struct {
+	path string
+	body []byte
+}
+
+func run() error {
+	binary := flag.String("binary", "bin/storage-webhook", "the storage-webhook binary")
+	duration := flag.Duration("duration", 60*time.Second, "how long to send reviews")
+	rate := flag.Int("rate", 200, "reviews per second")
+	warmup := flag.Duration("warmup", 5*time.Second, "load before the first RSS reading (heap and caches settle)")
+	maxGrowth := flag.Float64("max-rss-growth", 10, "largest RSS growth in percent from the first reading to the last")
+	fixtures := flag.String("fixtures", "testdata/admission", "folder of JSON fixtures (webhook path + review)")
+	flag.Parse()
+	if *duration <= *warmup || *rate <= 0 {
+		return fmt.Errorf("-duration must exceed -warmup and -rate must be positive")
+	}
+	reviews, err := loadReviews(*fixtures)
+	if err != nil {
+		return err
+	}
+	port, probe := freePort(), freePort()
+	cmd := exec.Command(*binary, "serve", "--cluster", "testdata/cluster", "--self-signed",
+		"--listen", "127.0.0.1:"+strconv.Itoa(port), "--metrics-listen", "127.0.0.1:"+strconv.Itoa(probe),
+		"--log-level", "error", "--shutdown-delay", "0s")
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	defer func() { _ = cmd.Process.Signal(os.Interrupt); _ = cmd.Wait() }()
+	if err := waitReady(fmt.Sprintf("http://127.0.0.1:%d/readyz", probe)); err != nil {
+		return err
+	}
+
+	client := &http.Client{Timeout: 5 * time.Second, Transport: &http.Transport{
+		TLSClientConfig:     &tls.Config{InsecureSkipVerify: true}, // the server's throwaway certificate
+		MaxIdleConnsPerHost: 64,
+	}}
+	base := fmt.Sprintf("https://127.0.0.1:%d", port)
+	var sent, failed atomic.Int64
+	var mu sync.Mutex
+	var latencies []time.Duration
+	var firstErr atomic.Value
+	ctx, cancel := context.WithTimeout(context.Background(), *duration)
+	defer cancel()
+	start := time.Now()
+	var rssStart int64
+	ticker := time.NewTicker(time.Second / time.Duration(*rate))
+	defer ticker.Stop()
+	var wg sync.WaitGroup
+	for i := 0; ; i++ {
+		select {
+		case <-ctx.Done():
+		case <-ticker.C:
+			if rssStart == 0 && time.Since(start) >= *warmup {
+				rssStart = rss(cmd.Process.Pid)
+			}
+			r := reviews[i%len(reviews)]
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				t0 := time.Now()
+				err := send(client, base+r.path, r.body)
+				d := time.Since(t0)
+				sent.Add(1)
+				if err != nil {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, err.Error())
+				}
+				mu.Lock()
+				latencies = append(latencies, d)
+				mu.Unlock()
+			}()
+			continue
+		}
+		break
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	rssEnd := rss(cmd.Process.Pid)
+	slices.Sort(latencies)
+	pct := func(p float64) time.Duration { return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))] }
+	growth := 100 * float64(rssEnd-rssStart) / float64(rssStart)
+	fmt.Printf("soak: %d reviews (%d kinds of fixture) in %v at %d/s target, %.0f/s achieved\n", sent.Load(), len(reviews), elapsed.Round(time.Millisecond), *rate, float64(sent.Load())/elapsed.Seconds())
+	fmt.Printf("soak: errors %d\n", failed.Load())
+	fmt.Printf("soak: latency p50 %v p99 %v max %v\n", pct(0.50).Round(time.Microsecond), pct(0.99).Round(time.Microsecond), latencies[len(latencies)-1].Round(time.Microsecond))
+	fmt.Printf("soak: RSS %.1f MiB after %v warm-up, %.1f MiB at the end (%+.1f%%)\n", float64(rssStart)/(1<<20), *warmup, float64(rssEnd)/(1<<20), growth)
+	if e := firstErr.Load(); e != nil {
+		fmt.Printf("soak: first error: %s\n", e)
+	}
+	if failed.Load() > 0 {
+		return fmt.Errorf("%d of %d reviews failed", failed.Load(), sent.Load())
+	}
+	if growth > *maxGrowth {
+		return fmt.Errorf("RSS grew %.1f%%, more than %.1f%%", growth, *maxGrowth)
+	}
+	return nil
+}
+
+// loadReviews reads every fixture's webhook path and review.
+func loadReviews(dir string) ([]review, error) {
+	files, err := filepath.Glob(filepath.Join(dir, "*", "*.json"))
+	if err != nil || len(files) == 0 {
+		return nil, fmt.Errorf("no fixtures under %s: %v", dir, err)
+	}
+	slices.Sort(files)
+	var out []review
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			return nil, err
+		}
+		var fx struct {
+			Webhook string          `json:"webhook"`
+			Review  json.RawMessage `json:"review"`
+		}
+		if err := json.Unmarshal(data, &fx); err != nil {
+			return nil, fmt.Errorf("%s: %w", f, err)
+		}
+		out = append(out, review{fx.Webhook, fx.Review})
+	}
+	return out, nil
+}
+
+// send posts one review; anything but a complete 200 AdmissionReview is a failure.
+func send(client *http.Client, url string, body []byte) error {
+	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte(`"response":{"uid":`)) {
+		return fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, b)
+	}
+	return nil
+}
+
+func waitReady(url string) error {
+	deadline := time.Now().Add(30 * time.Second)
+	for time.Now().Before(deadline) {
+		if resp, err := http.Get(url); err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	return fmt.Errorf("server not ready within 30s")
+}
+
+// rss reads a process's resident set size in bytes from /proc.
+func rss(pid int) int64 {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+func freePort() int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
