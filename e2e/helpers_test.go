@@ -157,3 +157,5 @@ func str(u *unstructured.Unstructured, fields ...string) string {
 	s, _, _ := unstructured.NestedString(u.Object, fields...)
 	return s
 }
+
+func isAlreadyExists(err error) bool { return apierrors.IsAlreadyExists(err) }

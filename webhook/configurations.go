@@ -46,11 +46,15 @@ func Configurations(reg Registration) (*admissionregistrationv1.MutatingWebhookC
 		}
 		if r.Validate != nil {
 			w := common(reg, &r, "validate", r.ValidatePath(), r.ValidateOps, r.ValidateFailure)
-			validating.Webhooks = append(validating.Webhooks, admissionregistrationv1.ValidatingWebhook{
+			vw := admissionregistrationv1.ValidatingWebhook{
 				Name: w.name, ClientConfig: w.client, Rules: w.rules, FailurePolicy: w.failure,
 				MatchPolicy: w.match, NamespaceSelector: w.namespaces, SideEffects: w.sideEffects,
 				TimeoutSeconds: w.timeout, AdmissionReviewVersions: w.versions,
-			})
+			}
+			if r.ValidateWhen != "" {
+				vw.MatchConditions = []admissionregistrationv1.MatchCondition{{Name: "rules-apply", Expression: r.ValidateWhen}}
+			}
+			validating.Webhooks = append(validating.Webhooks, vw)
 		}
 	}
 	return mutating, validating

@@ -39,7 +39,11 @@ type Route struct {
 	// MutateFailure and ValidateFailure are the webhooks' failurePolicy: what the API
 	// server does when this service cannot answer (deploy/README.md explains each choice).
 	MutateFailure, ValidateFailure admissionregistrationv1.FailurePolicyType
-	Rules                          []Rule
+	// ValidateWhen, when set, is a CEL matchCondition of the validating webhook: the API
+	// server calls it only for requests where the expression is true. It must hold for
+	// every request a rule of the route could deny or warn about.
+	ValidateWhen string
+	Rules        []Rule
 }
 
 var (
@@ -93,6 +97,13 @@ func Routes() []Route {
 			// cdi image), and failing every PVC create while the service is down costs more.
 			Mutate: mutators.PVC, MutateOps: create, MutateFailure: ignore,
 			Validate: validators.PVC, ValidateOps: all, ValidateFailure: fail,
+			// Most PVCs are plain: PVC-V3 reads only PVCs with an image reference, PVC-V1 only
+			// updates of a marked PVC, so the API server skips the call (and its latency, and
+			// its failurePolicy) for every other CREATE and UPDATE. DELETE always asks: an
+			// unmarked PVC can be golden by its name (PVC-V2).
+			ValidateWhen: `request.operation == 'DELETE' || ` +
+				`(request.operation == 'CREATE' && has(object.metadata.annotations) && '` + harvester.AnnImageID + `' in object.metadata.annotations) || ` +
+				`(request.operation == 'UPDATE' && has(oldObject.metadata.annotations) && '` + harvester.AnnGoldenImage + `' in oldObject.metadata.annotations && oldObject.metadata.annotations['` + harvester.AnnGoldenImage + `'] == 'true')`,
 			Rules: []Rule{
 				{mutators.RulePVCGolden, "mutating", create, "mark the PVC named like a cdi image with harvesterhci.io/goldenImage: \"true\""},
 				{validators.RulePVCGoldenMark, "validating", update, "deny removing or changing the golden annotation"},
