@@ -6,7 +6,7 @@ COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 IMAGE   ?= docker.io/hcistorage/storage-webhook:v0.1.0
 LDFLAGS := -s -w -X github.com/hcistorage/storage-webhook/cmd.version=$(VERSION) -X github.com/hcistorage/storage-webhook/cmd.commit=$(COMMIT)
 
-.PHONY: all build image run test check-example lint fmt generate k8s-bins deploy-manifests e2e soak
+.PHONY: all build image run test check-example lint fmt generate k8s-bins deploy-manifests e2e soak bench-load bench-apiserver
 
 all: build
 
@@ -70,3 +70,17 @@ SOAK_DURATION ?= 60s
 SOAK_RATE ?= 200
 soak: build
 	$(GO) run ./hack/soak -binary $(BIN) -duration $(SOAK_DURATION) -rate $(SOAK_RATE)
+
+# Load comparison: the real binary against an in-tool no-op webhook on the same TLS/HTTP stack,
+# the same mixed fixture stream at 500, 1000 and 2000/s and at maximum rate, BENCH_DURATION per
+# run; prints a table per step and the goals (set BENCH_FLAGS=-json FILE for BENCHMARKS.md).
+BENCH_DURATION ?= 10s
+bench-load: build
+	$(GO) run ./hack/bench-load -binary $(BIN) -duration $(BENCH_DURATION) $(BENCH_FLAGS)
+
+# Through a real API server (envtest): 1,000 PVC creates with storage-webhook, with no
+# webhook and with a no-op webhook, in one run; and the large-view cache sync and RSS.
+bench-apiserver: build
+	@set -e; bins=$$(hack/k8sbins/build.sh); \
+	STORAGE_WEBHOOK_BENCH=1 KUBEBUILDER_ASSETS=$$bins STORAGE_WEBHOOK_BIN=$(CURDIR)/$(BIN) \
+	$(GO) test -count=1 -tags e2e -timeout 20m -run 'TestBench' -v ./e2e/ | grep -E 'BENCH|^(ok|FAIL|---)'
