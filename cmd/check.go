@@ -1,19 +1,29 @@
 package cmd
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
 	"os"
 	"strings"
+	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/discovery"
+	"k8s.io/client-go/discovery/cached/memory"
+	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/restmapper"
+	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/cluster"
 	"github.com/hcistorage/storage-webhook/providers"
 	"github.com/hcistorage/storage-webhook/webhook"
-	authenticationv1 "k8s.io/api/authentication/v1"
 )
 
 // CheckResult is one element of `check -o json` (SPEC §7.1).
@@ -35,8 +45,9 @@ type CheckResult struct {
 func Check(args []string, stdin io.Reader, stdout, stderr io.Writer) (denied bool, err error) {
 	fs := newFlagSet("check", "check [--cluster PATH]... [--providers FILE] [--operation CREATE|UPDATE|DELETE] [--user NAME] [-o text|json] FILE...", stderr)
 	var clusterPaths, privileged stringList
-	var providersFile, operation, user, output string
+	var providersFile, operation, user, output, kubeconfig string
 	fs.Var(&clusterPaths, "cluster", "file or folder of the objects that already exist (repeatable)")
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "read the cluster view from this cluster (read-only: list and watch, and get for old objects) instead of --cluster files")
 	fs.StringVar(&providersFile, "providers", "", "provider profiles file; empty: the built-in table")
 	fs.StringVar(&operation, "operation", "CREATE", "operation to admit: CREATE, UPDATE or DELETE")
 	fs.StringVar(&user, "user", "kubernetes-admin", "request user")
@@ -53,8 +64,18 @@ func Check(args []string, stdin io.Reader, stdout, stderr io.Writer) (denied boo
 		return false, usageError{fmt.Errorf("-o %q must be text or json", output)}
 	case fs.NArg() == 0:
 		return false, usageError{fmt.Errorf("no manifest FILE given")}
+	case kubeconfig != "" && len(clusterPaths) > 0:
+		return false, usageError{fmt.Errorf("--kubeconfig and --cluster are alternatives: give one")}
 	}
-	env, view, err := offlineEnv(clusterPaths, providersFile, privileged)
+	var env *admit.Env
+	var old oldObjects
+	if kubeconfig != "" {
+		env, old, err = liveEnv(kubeconfig, providersFile, privileged)
+	} else {
+		var view *cluster.Files
+		env, view, err = offlineEnv(clusterPaths, providersFile, privileged)
+		old = fileOldObjects(view)
+	}
 	if err != nil {
 		return false, err
 	}
@@ -76,7 +97,7 @@ func Check(args []string, stdin io.Reader, stdout, stderr io.Writer) (denied boo
 	hooks := webhook.Hooks(env)
 	results := make([]CheckResult, 0, len(objs))
 	for _, obj := range objs {
-		r, err := checkOne(hooks, view, obj, op, user)
+		r, err := checkOne(hooks, old, obj, op, user)
 		if err != nil {
 			return false, err
 		}
@@ -101,20 +122,102 @@ func offlineEnv(clusterPaths []string, providersFile string, privileged []string
 	if err != nil {
 		return nil, nil, usageError{err}
 	}
-	table := providers.Builtins()
-	if providersFile != "" {
-		data, err := os.ReadFile(providersFile)
-		if err != nil {
-			return nil, nil, usageError{err}
-		}
-		if table, err = providers.Parse(data); err != nil {
-			return nil, nil, usageError{err}
-		}
+	table, err := readProviders(providersFile)
+	if err != nil {
+		return nil, nil, err
 	}
 	return &admit.Env{View: view, Providers: providers.NewStatic(table), Privileged: privilegedSet(privileged)}, view, nil
 }
 
-func checkOne(hooks []*webhook.Hook, view *cluster.Files, obj *unstructured.Unstructured, op admit.Operation, user string) (CheckResult, error) {
+func readProviders(file string) (providers.Table, error) {
+	if file == "" {
+		return providers.Builtins(), nil
+	}
+	data, err := os.ReadFile(file)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	table, err := providers.Parse(data)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	return table, nil
+}
+
+// liveSyncTimeout bounds how long `check --kubeconfig` waits for its watch caches.
+const liveSyncTimeout = 60 * time.Second
+
+// liveEnv is the environment of `check --kubeconfig`: the same watch caches serve uses,
+// filled from a live cluster (read-only), and old objects read with a get.
+func liveEnv(kubeconfig, providersFile string, privileged []string) (*admit.Env, oldObjects, error) {
+	table, err := readProviders(providersFile)
+	if err != nil {
+		return nil, nil, err
+	}
+	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
+	if err != nil {
+		return nil, nil, usageError{fmt.Errorf("kubeconfig: %w", err)}
+	}
+	view, err := cluster.StartInformers(context.Background(), cfg) // the process ends after one check
+	if err != nil {
+		return nil, nil, err
+	}
+	deadline := time.Now().Add(liveSyncTimeout)
+	for ok, state := view.Synced(); !ok; ok, state = view.Synced() {
+		if time.Now().After(deadline) {
+			return nil, nil, fmt.Errorf("watch caches did not sync within %v: %v", liveSyncTimeout, state)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	dyn, err := dynamic.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	disco, err := discovery.NewDiscoveryClientForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	mapper := restmapper.NewDeferredDiscoveryRESTMapper(memory.NewMemCacheClient(disco))
+	old := func(gvk schema.GroupVersionKind, ns, name string) (*unstructured.Unstructured, error) {
+		m, err := mapper.RESTMapping(gvk.GroupKind(), gvk.Version)
+		if err != nil {
+			return nil, usageError{fmt.Errorf("%s: %w", gvk.Kind, err)}
+		}
+		var ri dynamic.ResourceInterface = dyn.Resource(m.Resource)
+		if m.Scope.Name() == meta.RESTScopeNameNamespace {
+			ri = dyn.Resource(m.Resource).Namespace(ns)
+		}
+		u, err := ri.Get(context.Background(), name, metav1.GetOptions{})
+		if err != nil {
+			return nil, usageError{fmt.Errorf("%s %s: the old object: %w", gvk.Kind, nsName(ns, name), err)}
+		}
+		return u, nil
+	}
+	env := &admit.Env{View: view, Providers: providers.NewStatic(table), Privileged: privilegedSet(privileged)}
+	return env, old, nil
+}
+
+// oldObjects finds the stored object of an UPDATE or DELETE.
+type oldObjects func(gvk schema.GroupVersionKind, ns, name string) (*unstructured.Unstructured, error)
+
+func fileOldObjects(view *cluster.Files) oldObjects {
+	return func(gvk schema.GroupVersionKind, ns, name string) (*unstructured.Unstructured, error) {
+		u, ok := view.Object(cluster.ObjectKey{Kind: gvk.Kind, Namespace: ns, Name: name})
+		if !ok {
+			return nil, usageError{fmt.Errorf("%s %s: the operation needs the old object in the cluster view, and there is none", gvk.Kind, nsName(ns, name))}
+		}
+		return u, nil
+	}
+}
+
+func nsName(ns, name string) string {
+	if ns == "" {
+		return name
+	}
+	return ns + "/" + name
+}
+
+func checkOne(hooks []*webhook.Hook, findOld oldObjects, obj *unstructured.Unstructured, op admit.Operation, user string) (CheckResult, error) {
 	gvk := obj.GroupVersionKind()
 	mutating, validating := webhook.Chain(hooks, gvk.GroupKind())
 	ns := obj.GetNamespace()
@@ -129,9 +232,9 @@ func checkOne(hooks []*webhook.Hook, view *cluster.Files, obj *unstructured.Unst
 	}
 	req := admit.Request{Operation: op, Namespace: ns, Name: obj.GetName(), User: authenticationv1.UserInfo{Username: user}, Object: raw}
 	if op != admit.Create {
-		old, ok := view.Object(cluster.ObjectKey{Kind: gvk.Kind, Namespace: ns, Name: obj.GetName()})
-		if !ok {
-			return r, usageError{fmt.Errorf("%s %s/%s: %s needs the old object in the cluster view, and there is none", gvk.Kind, ns, obj.GetName(), op)}
+		old, err := findOld(gvk, ns, obj.GetName())
+		if err != nil {
+			return r, err
 		}
 		if req.OldObject, err = old.MarshalJSON(); err != nil {
 			return r, usageError{err}
