@@ -173,7 +173,7 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 	}
 	go reportSync(ctx, view, m)
 
-	tlsConfig, err := serverTLS(ctx, f, log)
+	tlsConfig, err := serverTLS(ctx, f, log, m)
 	if err != nil {
 		return err
 	}
@@ -264,7 +264,7 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 
 // serverTLS is the webhook listener's TLS: the serving certificate (re-read by certwatcher,
 // or a throwaway self-signed one), the minimum version, ALPN, and the optional client CA.
-func serverTLS(ctx context.Context, f *serveFlags, log logrus.FieldLogger) (*tls.Config, error) {
+func serverTLS(ctx context.Context, f *serveFlags, log logrus.FieldLogger, m *metrics.Metrics) (*tls.Config, error) {
 	cfg := &tls.Config{NextProtos: []string{"http/1.1"}}
 	switch f.tlsMinVersion {
 	case "1.2":
@@ -293,6 +293,7 @@ func serverTLS(ctx context.Context, f *serveFlags, log logrus.FieldLogger) (*tls
 		if err != nil {
 			return nil, err
 		}
+		_ = m.SetServingCertificate(cert)
 		cfg.Certificates = []tls.Certificate{cert}
 		return cfg, nil
 	}
@@ -300,6 +301,12 @@ func serverTLS(ctx context.Context, f *serveFlags, log logrus.FieldLogger) (*tls
 	if err != nil {
 		return nil, fmt.Errorf("serving certificate: %w", err)
 	}
+	// Called at once with the loaded certificate, then on every reload.
+	w.RegisterCallback(func(c tls.Certificate) {
+		if err := m.SetServingCertificate(c); err != nil {
+			log.WithError(err).Warn("serving certificate: cannot read its expiry")
+		}
+	})
 	go func() {
 		if err := w.Start(ctx); err != nil {
 			log.WithError(err).Error("certificate watcher stopped")

@@ -173,6 +173,10 @@ func TestServeOverTLS(t *testing.T) {
 				t.Errorf("metrics lack %s", want)
 			}
 		}
+		expiry := "storage_webhook_serving_certificate_expiry_timestamp_seconds "
+		if !strings.Contains(string(b), expiry) || strings.Contains(string(b), expiry+"0\n") {
+			t.Errorf("the serving certificate's expiry is not exported")
+		}
 	})
 	if !strings.Contains(logs.String(), `"rule":"PVC-V3"`) {
 		t.Errorf("no log line for the denial: %s", logs.String())

@@ -3,6 +3,10 @@
 package metrics
 
 import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
@@ -16,6 +20,9 @@ type Metrics struct {
 	CacheSynced     *prometheus.GaugeVec     // informer
 	ProviderLoads   *prometheus.CounterVec   // result (success|failure)
 	PanicsRecovered prometheus.Counter
+	// ServingCertificateExpiry is the NotAfter of the serving certificate in use, in Unix seconds
+	// (0 until a certificate is set with SetServingCertificate).
+	ServingCertificateExpiry prometheus.Gauge
 }
 
 // New registers every collector, and the Go and process collectors, in a new registry.
@@ -47,8 +54,32 @@ func New() *Metrics {
 			Name: "storage_webhook_panics_recovered_total",
 			Help: "Panics recovered while answering a request.",
 		}),
+		ServingCertificateExpiry: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "storage_webhook_serving_certificate_expiry_timestamp_seconds",
+			Help: "NotAfter of the serving certificate being served, in Unix seconds (0 until one is loaded).",
+		}),
 	}
-	m.Registry.MustRegister(m.Requests, m.Duration, m.RuleResults, m.CacheSynced, m.ProviderLoads, m.PanicsRecovered,
+	m.Registry.MustRegister(m.Requests, m.Duration, m.RuleResults, m.CacheSynced, m.ProviderLoads, m.PanicsRecovered, m.ServingCertificateExpiry,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
+
+// SetServingCertificate records the expiry of the certificate now being served: call it
+// with every certificate the server starts serving (the initial one and each reload). It
+// reads cert.Leaf, or parses the first certificate of the chain when Leaf is not set.
+func (m *Metrics) SetServingCertificate(cert tls.Certificate) error {
+	leaf := cert.Leaf
+	if leaf == nil {
+		if len(cert.Certificate) == 0 {
+			return errNoCertificate
+		}
+		var err error
+		if leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
+			return err
+		}
+	}
+	m.ServingCertificateExpiry.Set(float64(leaf.NotAfter.Unix()))
+	return nil
+}
+
+var errNoCertificate = errors.New("serving certificate holds no certificate")
