@@ -42,10 +42,10 @@ fmt:
 check-example:
 	$(GO) run . check --cluster examples/cluster examples/manifests/
 
-# Regenerate what is derived from the code: deploy/base/webhooks.yaml from the route table,
-# and the README's quoted `check` output.
+# Regenerate what is derived from the code: deploy/base/webhooks.yaml and docs/rules.md from
+# the route table, and the README's quoted `check` output.
 generate:
-	UPDATE_GOLDEN=1 $(GO) test ./webhook -run TestDeployWebhooksMatchRouteTable
+	UPDATE_GOLDEN=1 $(GO) test ./webhook -run 'TestDeployWebhooksMatchRouteTable|TestRulesDocMatchesRouteTable'
 	UPDATE_GOLDEN=1 $(GO) test ./cmd -run TestCheckExamplesGolden
 
 # kube-apiserver, etcd and kubectl for the end-to-end tests, built from the Go module proxy
