@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	kubevirtv1 "kubevirt.io/api/core/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 
@@ -24,7 +25,7 @@ const (
 // checked. On UPDATE only what the update adds or changes is checked, so a VM admitted
 // earlier (or created before this webhook) is never blocked by disks it already had.
 func VirtualMachine(env *admit.Env, req *admit.Request) (res admit.Result) {
-	var vm, old kubevirtv1.VirtualMachine
+	var vm, old virtualMachine
 	if !res.Decode("VirtualMachine", req.Object, &vm) {
 		return res
 	}
@@ -43,8 +44,26 @@ func VirtualMachine(env *admit.Env, req *admit.Request) (res admit.Result) {
 	return res
 }
 
+// virtualMachine is a KubeVirt VirtualMachine reduced to what VM-V1 and VM-V2 read.
+// Decoding the whole kubevirt type (domain, devices, resources, ...) costs several times as
+// much, and would deny a VM over a field no rule reads; the API server's schema checks those.
+type virtualMachine struct {
+	metav1.ObjectMeta `json:"metadata"`
+	Spec              struct {
+		Template *struct {
+			Spec struct {
+				Volumes []kubevirtv1.Volume `json:"volumes"`
+			} `json:"spec"`
+		} `json:"template"`
+		DataVolumeTemplates []kubevirtv1.DataVolumeTemplateSpec `json:"dataVolumeTemplates"`
+	} `json:"spec"`
+	Status struct {
+		VolumeRequests []kubevirtv1.VirtualMachineVolumeRequest `json:"volumeRequests"`
+	} `json:"status"`
+}
+
 // vmDiskSizes is VM-V1.
-func vmDiskSizes(env *admit.Env, res *admit.Result, name, ns string, vm, old *kubevirtv1.VirtualMachine) {
+func vmDiskSizes(env *admit.Env, res *admit.Result, name, ns string, vm, old *virtualMachine) {
 	var templates, oldTemplates []corev1.PersistentVolumeClaim
 	// An annotation the update leaves as it was is not re-checked, even if it never
 	// parsed: only the VM's author can fix it, and status updates must still go through.
@@ -75,7 +94,7 @@ func vmDiskSizes(env *admit.Env, res *admit.Result, name, ns string, vm, old *ku
 
 // volumeClaimTemplates decodes the harvesterhci.io/volumeClaimTemplates annotation (a JSON
 // array of PVCs). Absent is empty; a value that does not parse is denied under VM-V1.
-func volumeClaimTemplates(res *admit.Result, name string, vm *kubevirtv1.VirtualMachine) ([]corev1.PersistentVolumeClaim, bool) {
+func volumeClaimTemplates(res *admit.Result, name string, vm *virtualMachine) ([]corev1.PersistentVolumeClaim, bool) {
 	raw, ok := vm.Annotations[harvester.AnnVolumeClaimTemplates]
 	if !ok || strings.TrimSpace(raw) == "" {
 		return nil, true
@@ -102,7 +121,7 @@ func sameClone(a, b cdiv1.DataVolumeSpec) bool {
 }
 
 // vmGoldenVolumes is VM-V2: golden PVCs are neither VM volumes nor hotplugged.
-func vmGoldenVolumes(env *admit.Env, res *admit.Result, name, ns string, vm, old *kubevirtv1.VirtualMachine) {
+func vmGoldenVolumes(env *admit.Env, res *admit.Result, name, ns string, vm, old *virtualMachine) {
 	before := claimUses(old)
 	for _, use := range claimUses(vm) {
 		if slices.Contains(before, use) {
@@ -118,7 +137,7 @@ func vmGoldenVolumes(env *admit.Env, res *admit.Result, name, ns string, vm, old
 // claimUse is one way a VM uses a PVC: a volume or a hotplug request.
 type claimUse struct{ claim, how string }
 
-func claimUses(vm *kubevirtv1.VirtualMachine) []claimUse {
+func claimUses(vm *virtualMachine) []claimUse {
 	var out []claimUse
 	// A DataVolume volume mounts the PVC of the DataVolume's name (the golden image's own
 	// DataVolume is named like its PVC), so it counts too.

@@ -36,7 +36,7 @@ type Handler struct {
 	MaxBodyBytes int64
 	// Ready reports whether requests may be answered; before that they get 503.
 	Ready   func() bool
-	Log     logrus.FieldLogger
+	Log     *logrus.Logger
 	Metrics *metrics.Metrics
 }
 
@@ -105,13 +105,16 @@ func (h *Handler) serve(hook *Hook, w http.ResponseWriter, r *http.Request) (out
 	}
 	req := review.Request
 	op = string(req.Operation)
-	log := h.Log.WithFields(logrus.Fields{
-		"webhook": hook.ID(), "uid": req.UID, "operation": req.Operation, "kind": req.Kind.Kind,
-		"namespace": req.Namespace, "name": req.Name, "user": req.UserInfo.Username,
-		"dryRun": req.DryRun != nil && *req.DryRun,
-	})
+	// The entry is built only when a line is written: most requests write none.
+	log := func() logrus.FieldLogger {
+		return h.Log.WithFields(logrus.Fields{
+			"webhook": hook.ID(), "uid": req.UID, "operation": req.Operation, "kind": req.Kind.Kind,
+			"namespace": req.Namespace, "name": req.Name, "user": req.UserInfo.Username,
+			"dryRun": req.DryRun != nil && *req.DryRun,
+		})
+	}
 	if h.Ready != nil && !h.Ready() {
-		log.Warn("request refused: watch caches have not synced yet")
+		log().Warn("request refused: watch caches have not synced yet")
 		w.Header().Set("Retry-After", "1")
 		http.Error(w, "storage-webhook is not ready: watch caches have not synced yet", http.StatusServiceUnavailable)
 		return "error", op
@@ -127,7 +130,7 @@ func (h *Handler) serve(hook *Hook, w http.ResponseWriter, r *http.Request) (out
 				h.Metrics.PanicsRecovered.Inc()
 			}
 		}
-		log.WithFields(fields).WithError(err).Error("request failed")
+		log().WithFields(fields).WithError(err).Error("request failed")
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return "error", op
 	}
@@ -136,7 +139,7 @@ func (h *Handler) serve(hook *Hook, w http.ResponseWriter, r *http.Request) (out
 	resp, outcome := Response(req.UID, hook.Mutating(), &res)
 	body, err := json.Marshal(&admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: resp})
 	if err != nil {
-		log.WithError(err).Error("encode response")
+		log().WithError(err).Error("encode response")
 		http.Error(w, "encode response: "+err.Error(), http.StatusInternalServerError)
 		return "error", op
 	}
@@ -202,7 +205,7 @@ func quoteOrNone(s string) string {
 
 // record logs one line per denial or warning (nothing for a plain allow at the default
 // level) and counts each rule's result.
-func (h *Handler) record(log logrus.FieldLogger, res *admit.Result) {
+func (h *Handler) record(log func() logrus.FieldLogger, res *admit.Result) {
 	count := func(rule, result string) {
 		if h.Metrics != nil {
 			h.Metrics.RuleResults.WithLabelValues(rule, result).Inc()
@@ -210,17 +213,17 @@ func (h *Handler) record(log logrus.FieldLogger, res *admit.Result) {
 	}
 	for _, d := range res.Denials {
 		count(d.Rule, "deny")
-		log.WithField("rule", d.Rule).Info("denied: " + d.Message)
+		log().WithField("rule", d.Rule).Info("denied: " + d.Message)
 	}
 	for _, wn := range res.Warnings {
 		count(wn.Rule, "warn")
-		log.WithField("rule", wn.Rule).Info("warning: " + wn.Message)
+		log().WithField("rule", wn.Rule).Info("warning: " + wn.Message)
 	}
 	for _, p := range res.Patch {
 		count(p.Rule, "mutate")
 	}
-	if len(res.Denials) == 0 && len(res.Warnings) == 0 {
-		log.Debug("allowed")
+	if len(res.Denials) == 0 && len(res.Warnings) == 0 && h.Log.IsLevelEnabled(logrus.DebugLevel) {
+		log().Debug("allowed")
 	}
 }
 
