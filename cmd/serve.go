@@ -12,6 +12,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"runtime/debug"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -330,6 +331,9 @@ func reportSync(ctx context.Context, view *cluster.Cache, m *metrics.Metrics) {
 			m.CacheSynced.WithLabelValues(name).Set(v)
 		}
 		if all {
+			// The initial lists are garbage now; hand that memory back to the OS once,
+			// so RSS reflects the caches rather than the peak of filling them.
+			debug.FreeOSMemory()
 			return
 		}
 		select {

@@ -10,7 +10,10 @@ import (
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -23,6 +26,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
+	"github.com/hcistorage/storage-webhook/hack/genview/gen"
 	"github.com/hcistorage/storage-webhook/internal/poll"
 	"github.com/hcistorage/storage-webhook/webhook"
 )
@@ -166,4 +170,96 @@ func createPVCs(t *testing.T, ns, prefix string, n, workers int) time.Duration {
 		t.Fatalf("create in %s: %v", ns, err)
 	}
 	return time.Since(start)
+}
+
+// TestBenchLargeView fills the API server with the generated large view (10,000 PVCs,
+// 2,000 images, 2,000 VMs, 10,000 pods, 200 storage classes), then starts a second webhook
+// process against it and reports the time to sync its watch caches (to /readyz) and its
+// RSS once synced. Goals: sync under 10 s, RSS under 150 MiB.
+func TestBenchLargeView(t *testing.T) {
+	benchEnabled(t)
+	view, err := gen.Generate(gen.Full())
+	if err != nil {
+		t.Fatal(err)
+	}
+	objs, err := view.Objects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range objs { // the API server assigns these
+		u.SetResourceVersion("")
+		u.SetUID("")
+	}
+	namespaces := map[string]bool{}
+	for _, u := range objs {
+		if ns := u.GetNamespace(); ns != "" && !namespaces[ns] {
+			namespaces[ns] = true
+			if _, err := suite.kube.CoreV1().Namespaces().Create(context.Background(),
+				&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: ns}}, metav1.CreateOptions{}); err != nil && !isAlreadyExists(err) {
+				t.Fatal(err)
+			}
+		}
+	}
+	start := time.Now()
+	var next, failed atomic.Int64
+	var firstErr atomic.Value
+	var wg sync.WaitGroup
+	for range 16 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := next.Add(1) - 1; i < int64(len(objs)); i = next.Add(1) - 1 {
+				u := objs[i]
+				if _, err := client(t, u.GetKind(), u.GetNamespace(), "").Create(context.Background(), u, metav1.CreateOptions{}); err != nil && !isAlreadyExists(err) {
+					failed.Add(1)
+					firstErr.CompareAndSwap(nil, fmt.Sprintf("%s %s/%s: %v", u.GetKind(), u.GetNamespace(), u.GetName(), err))
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	t.Logf("BENCH large view: %d objects created through the API server (and the webhooks) in %v, %d refused (first: %v)",
+		len(objs), time.Since(start).Round(time.Millisecond), failed.Load(), firstErr.Load())
+
+	probePort, _ := freePort()
+	webhookPort, _ := freePort()
+	certDir := suite.env.WebhookInstallOptions.LocalServingCertDir
+	cmd := exec.Command(suite.bin, "serve", "--kubeconfig", suite.kubeconfig,
+		"--listen", fmt.Sprintf("127.0.0.1:%d", webhookPort), "--metrics-listen", fmt.Sprintf("127.0.0.1:%d", probePort),
+		"--tls-cert-file", filepath.Join(certDir, "tls.crt"), "--tls-key-file", filepath.Join(certDir, "tls.key"), "--log-level", "error")
+	started := time.Now()
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
+	poll.Until(t, 120*time.Second, func() bool {
+		resp, err := http.Get(readyz)
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	})
+	synced := time.Since(started)
+	time.Sleep(2 * time.Second) // bounded: let the caches settle before reading RSS
+	rss := processRSS(t, cmd.Process.Pid)
+	t.Logf("BENCH large view: caches synced in %v (goal < 10s); RSS once synced %.1f MiB (goal < 150 MiB)", synced.Round(time.Millisecond), float64(rss)/(1<<20))
+}
+
+// processRSS reads VmRSS of a process in bytes.
+func processRSS(t *testing.T, pid int) int64 {
+	t.Helper()
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
+			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return kb << 10
+		}
+	}
+	t.Fatal("no VmRSS")
+	return 0
 }

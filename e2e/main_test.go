@@ -230,4 +230,5 @@ var gvrs = map[string]schema.GroupVersionResource{
 	"PersistentVolumeClaim": {Version: "v1", Resource: "persistentvolumeclaims"},
 	"StorageClass":          {Group: "storage.k8s.io", Version: "v1", Resource: "storageclasses"},
 	"Namespace":             {Version: "v1", Resource: "namespaces"},
+	"Pod":                   {Version: "v1", Resource: "pods"},
 }
