@@ -1,0 +1,346 @@
+package webhook_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"runtime"
+	rtmetrics "runtime/metrics"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sirupsen/logrus"
+	admissionv1 "k8s.io/api/admission/v1"
+
+	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/cluster"
+	"github.com/hcistorage/storage-webhook/hack/genview/gen"
+	"github.com/hcistorage/storage-webhook/metrics"
+	"github.com/hcistorage/storage-webhook/providers"
+	"github.com/hcistorage/storage-webhook/webhook"
+)
+
+// benchCase is one realistic AdmissionReview (testdata/bench) sent to one webhook path, and
+// what it gets back from the fixtures' cluster view (testdata/cluster), so a benchmark
+// cannot silently measure an error path.
+type benchCase struct {
+	name, path, file string
+	allowed          bool
+	rules            []string // rules that denied or warned
+	mutatedBy        []string
+}
+
+var benchCases = []benchCase{
+	// A Harvester VM whose volumeClaimTemplates hold 8 disks from three images (VM-V1 looks
+	// up each image; VM-V2 looks up each volume's claim).
+	{name: "VMWith8Disks", path: "/validate/virtualmachines", file: "vm-8-disks.json", allowed: true},
+	// An image on rbd-fast whose backend the CRD defaulted to backingimage: IMG-M1 copies the
+	// class into the spec, IMG-M2 changes the backend to cdi and warns.
+	{name: "Image", path: "/mutate/virtualmachineimages", file: "image-create.json", allowed: true,
+		rules: []string{"IMG-M2"}, mutatedBy: []string{"IMG-M1", "IMG-M2"}},
+	// CDI creating the golden PVC of default/image-debian12: PVC-M1 marks it.
+	{name: "GoldenPVC", path: "/mutate/persistentvolumeclaims", file: "golden-pvc-create.json", allowed: true,
+		mutatedBy: []string{"PVC-M1"}},
+	// A user deleting that golden PVC: PVC-V2 denies.
+	{name: "GoldenPVCDelete", path: "/validate/persistentvolumeclaims", file: "golden-pvc-delete.json", allowed: false,
+		rules: []string{"PVC-V2"}},
+	// A VM's DataVolume cloning the golden PVC into an LVM class: DV-M1 adds the clone type,
+	// DV-V1 checks the size against the image.
+	{name: "DataVolumeClone/mutating", path: "/mutate/datavolumes", file: "datavolume-clone.json", allowed: true,
+		mutatedBy: []string{"DV-M1"}},
+	{name: "DataVolumeClone/validating", path: "/validate/datavolumes", file: "datavolume-clone.json", allowed: true},
+	// A new Longhorn v2 class: SC-M1 adds the clone strategy and migratable.
+	{name: "StorageClass", path: "/mutate/storageclasses", file: "storageclass-create.json", allowed: true,
+		mutatedBy: []string{"SC-M1"}},
+}
+
+// benchBody reads a review and compacts it, as an API server sends it.
+func benchBody(tb testing.TB, file string) []byte {
+	tb.Helper()
+	data, err := os.ReadFile(filepath.Join("../testdata/bench", file))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	var buf bytes.Buffer
+	if err := json.Compact(&buf, data); err != nil {
+		tb.Fatalf("%s: %v", file, err)
+	}
+	return buf.Bytes()
+}
+
+// benchEnv is the environment serve builds: the view, the built-in profiles and the default
+// privileged users.
+func benchEnv(view cluster.View) *admit.Env {
+	priv := map[string]bool{}
+	for _, u := range admit.DefaultPrivilegedUsers {
+		priv[u] = true
+	}
+	return &admit.Env{View: view, Providers: providers.NewStatic(providers.Builtins()), Privileged: priv}
+}
+
+// benchHandler is the handler as serve builds it: JSON logs at info level (discarded here),
+// metrics, the body cap and a readiness check on the view.
+func benchHandler(files *cluster.Files, hooks []*webhook.Hook) *webhook.Handler {
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	log.SetFormatter(&logrus.JSONFormatter{})
+	return &webhook.Handler{
+		Hooks: hooks, MaxBodyBytes: webhook.DefaultMaxBodyBytes, Log: log, Metrics: metrics.New(),
+		Ready: func() bool { ok, _ := files.Synced(); return ok },
+	}
+}
+
+func ruleHandler(files *cluster.Files) http.Handler {
+	return benchHandler(files, webhook.Hooks(benchEnv(files))).Mux()
+}
+
+// emptyHandler serves every path of the route table with hooks whose rules return an empty
+// result: the handler still reads the body, decodes and checks the AdmissionReview
+// (webhook.DecodeReview), checks the route, records metrics and encodes an allowed answer.
+func emptyHandler(files *cluster.Files) http.Handler {
+	env := benchEnv(files)
+	nothing := func(*admit.Env, *admit.Request) admit.Result { return admit.Result{} }
+	ops := []admit.Operation{admit.Create, admit.Update, admit.Delete}
+	var hooks []*webhook.Hook
+	for _, r := range webhook.Routes() {
+		if r.Mutate != nil {
+			hooks = append(hooks, webhook.NewHook(&r, true, ops, nothing, env))
+		}
+		if r.Validate != nil {
+			hooks = append(hooks, webhook.NewHook(&r, false, ops, nothing, env))
+		}
+	}
+	return benchHandler(files, hooks).Mux()
+}
+
+func fixtureView(tb testing.TB) *cluster.Files {
+	tb.Helper()
+	view, err := cluster.LoadFiles("../testdata/cluster")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return view
+}
+
+// send makes one HTTP round trip through the handler, as serve answers it.
+func send(h http.Handler, path string, body []byte) *httptest.ResponseRecorder {
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest(http.MethodPost, path, bytes.NewReader(body))
+	req.Header.Set("Content-Type", "application/json")
+	h.ServeHTTP(rec, req)
+	return rec
+}
+
+func answer(tb testing.TB, rec *httptest.ResponseRecorder) *admissionv1.AdmissionResponse {
+	tb.Helper()
+	if rec.Code != http.StatusOK {
+		tb.Fatalf("HTTP %d: %s", rec.Code, rec.Body)
+	}
+	var out admissionv1.AdmissionReview
+	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Response == nil {
+		tb.Fatalf("answer is not an AdmissionReview with a response (%v): %s", err, rec.Body)
+	}
+	return out.Response
+}
+
+// checkBenchAnswer fails unless the answer is the one the case expects.
+func checkBenchAnswer(tb testing.TB, c benchCase, rec *httptest.ResponseRecorder) {
+	tb.Helper()
+	resp := answer(tb, rec)
+	rules, mutated := splitIDs(resp.AuditAnnotations["rules"]), splitIDs(resp.AuditAnnotations["mutated-by"])
+	if resp.Allowed != c.allowed || !sameSet(rules, c.rules) || !sameSet(mutated, c.mutatedBy) || (len(c.mutatedBy) > 0) != (len(resp.Patch) > 0) {
+		tb.Fatalf("%s: got %s, want allowed=%v rules=%v mutatedBy=%v", c.name, describe(resp), c.allowed, c.rules, c.mutatedBy)
+	}
+}
+
+func describe(resp *admissionv1.AdmissionResponse) string {
+	s := fmt.Sprintf("allowed=%v rules=%v mutatedBy=%v warnings=%d patchOps=", resp.Allowed,
+		splitIDs(resp.AuditAnnotations["rules"]), splitIDs(resp.AuditAnnotations["mutated-by"]), len(resp.Warnings))
+	var ops []any
+	_ = json.Unmarshal(resp.Patch, &ops)
+	return s + fmt.Sprint(len(ops))
+}
+
+// TestBenchReviews keeps the benchmark inputs honest: each review gets its expected answer
+// from the fixtures' view, and the empty handler allows it without a patch.
+func TestBenchReviews(t *testing.T) {
+	view := fixtureView(t)
+	rules, empty := ruleHandler(view), emptyHandler(view)
+	for _, c := range benchCases {
+		t.Run(c.name, func(t *testing.T) {
+			body := benchBody(t, c.file)
+			checkBenchAnswer(t, c, send(rules, c.path, body))
+			if resp := answer(t, send(empty, c.path, body)); !resp.Allowed || resp.Patch != nil || len(resp.AuditAnnotations) > 0 {
+				t.Errorf("empty handler: %s, want a plain allow", describe(resp))
+			}
+		})
+	}
+}
+
+// benchReviews runs each case as a sub-benchmark; check, when set, vets the first answer
+// before the timer starts. Besides ns/op (wall time) it reports cpu-ns/op, the process's CPU
+// time per review (every thread, so GC work too), which stays meaningful on a loaded machine
+// where wall time also counts waiting for a CPU.
+func benchReviews(b *testing.B, h http.Handler, check func(testing.TB, benchCase, *httptest.ResponseRecorder)) {
+	for _, c := range benchCases {
+		body := benchBody(b, c.file)
+		b.Run(c.name, func(b *testing.B) {
+			if check != nil {
+				check(b, c, send(h, c.path, body))
+			}
+			b.ReportAllocs()
+			cpu, ok := processCPU()
+			for b.Loop() {
+				if rec := send(h, c.path, body); rec.Code != http.StatusOK {
+					b.Fatalf("HTTP %d: %s", rec.Code, rec.Body)
+				}
+			}
+			if end, ok2 := processCPU(); ok && ok2 {
+				b.ReportMetric(float64(end-cpu)/float64(b.N), "cpu-ns/op")
+			}
+		})
+	}
+}
+
+// BenchmarkHandler is each realistic review through the real handler and rules, against the
+// fixtures' cluster view (testdata/cluster).
+func BenchmarkHandler(b *testing.B) {
+	benchReviews(b, ruleHandler(fixtureView(b)), checkBenchAnswer)
+}
+
+// BenchmarkEmptyHandler is the floor: the same round trips (same bodies and paths) through
+// the same handler with rules that do nothing.
+func BenchmarkEmptyHandler(b *testing.B) {
+	benchReviews(b, emptyHandler(fixtureView(b)), nil)
+}
+
+// BenchmarkLargeView is the reviews of BenchmarkHandler against (a) an empty view and (b) a
+// generated view of gen.Full() size (10,000 PVCs, 2,000 images, 2,000 VMs, 10,000 pods,
+// 200 classes) plus the fixtures' objects the reviews refer to, so that the answers are the
+// same as in BenchmarkHandler. Every lookup is an index or key lookup, so (b) should cost
+// what BenchmarkHandler costs. In the empty view the reviews take other paths (the images
+// are unknown: VM-V1 warns, PVC-M1 marks nothing, PVC-V2 allows), so compare (a) with care.
+func BenchmarkLargeView(b *testing.B) {
+	b.Run("empty", func(b *testing.B) {
+		view, err := cluster.NewFiles(nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		h := ruleHandler(view)
+		logEmptyAnswers.Do(func() {
+			for _, c := range benchCases {
+				b.Logf("empty view, %s: %s", c.name, describe(answer(b, send(h, c.path, benchBody(b, c.file)))))
+			}
+		})
+		benchReviews(b, h, nil)
+	})
+	b.Run("large", func(b *testing.B) {
+		view := largeView(b)
+		benchReviews(b, ruleHandler(view), checkBenchAnswer)
+	})
+}
+
+var (
+	logEmptyAnswers sync.Once
+	largeOnce       sync.Once
+	large           *cluster.Files
+	largeErr        error
+)
+
+// largeView builds the generated view once per process, outside every timer, and logs what
+// it took.
+func largeView(b *testing.B) *cluster.Files {
+	b.Helper()
+	largeOnce.Do(func() {
+		fixtures, err := cluster.ReadManifests("../testdata/cluster")
+		if err != nil {
+			largeErr = err
+			return
+		}
+		var before, after runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&before)
+		stop := samplePeakHeap()
+		start := time.Now()
+		v, err := gen.Generate(gen.Full())
+		if err != nil {
+			largeErr = err
+			return
+		}
+		generated := time.Since(start)
+		objs, err := v.Objects()
+		if err != nil {
+			largeErr = err
+			return
+		}
+		converted := time.Since(start)
+		n := len(objs)
+		large, largeErr = cluster.NewFiles(append(objs, fixtures...))
+		total := time.Since(start)
+		peak := stop()
+		v, objs = nil, nil
+		runtime.GC()
+		runtime.ReadMemStats(&after)
+		b.Logf("large view: %d generated + %d fixture objects; generate %s, to unstructured %s, index (cluster.NewFiles) %s, total %s; "+
+			"allocated %d MiB, peak live heap %d MiB, heap after GC %d MiB (was %d MiB before the build)",
+			n, len(fixtures), generated.Round(time.Millisecond), (converted - generated).Round(time.Millisecond),
+			(total - converted).Round(time.Millisecond), total.Round(time.Millisecond),
+			(after.TotalAlloc-before.TotalAlloc)>>20, peak>>20, after.HeapAlloc>>20, before.HeapAlloc>>20)
+	})
+	if largeErr != nil {
+		b.Fatal(largeErr)
+	}
+	return large
+}
+
+// samplePeakHeap samples the heap's object bytes every millisecond (runtime/metrics does not
+// stop the world) until the returned func is called, which returns the largest sample.
+func samplePeakHeap() func() uint64 {
+	sample := []rtmetrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	done, peak := make(chan struct{}), make(chan uint64)
+	go func() {
+		var top uint64
+		tick := time.NewTicker(time.Millisecond)
+		defer tick.Stop()
+		for {
+			rtmetrics.Read(sample)
+			top = max(top, sample[0].Value.Uint64())
+			select {
+			case <-done:
+				peak <- top
+				return
+			case <-tick.C:
+			}
+		}
+	}()
+	return func() uint64 { close(done); return <-peak }
+}
+
+// processCPU is the CPU time (user and system, all threads) of this process so far, from
+// /proc/self/stat; ok is false where there is no such file (not Linux).
+func processCPU() (cpu time.Duration, ok bool) {
+	data, err := os.ReadFile("/proc/self/stat")
+	if err != nil {
+		return 0, false
+	}
+	s := string(data)
+	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // the command name may hold spaces
+	if len(fields) < 13 {
+		return 0, false
+	}
+	utime, err1 := strconv.ParseInt(fields[11], 10, 64) // field 14 of proc(5)
+	stime, err2 := strconv.ParseInt(fields[12], 10, 64) // field 15
+	if err1 != nil || err2 != nil {
+		return 0, false
+	}
+	const ticksPerSecond = 100 // USER_HZ, the unit of /proc times on Linux
+	return time.Duration(utime+stime) * time.Second / ticksPerSecond, true
+}
