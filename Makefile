@@ -5,8 +5,9 @@ VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
 COMMIT  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 IMAGE   ?= docker.io/hcistorage/storage-webhook:v0.1.0
 LDFLAGS := -s -w -X github.com/hcistorage/storage-webhook/cmd.version=$(VERSION) -X github.com/hcistorage/storage-webhook/cmd.commit=$(COMMIT)
+FUZZTIME ?= 10s
 
-.PHONY: all build image run test check-example lint fmt generate k8s-bins deploy-manifests e2e soak bench-load bench-apiserver
+.PHONY: all build image run test check-example lint fmt generate k8s-bins deploy-manifests e2e fuzz soak bench-load bench-apiserver
 
 all: build
 
@@ -30,6 +31,11 @@ run:
 # compiled once (it shares the build cache with `make e2e` and `make image`).
 test: lint build
 	STORAGE_WEBHOOK_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 ./...
+
+# Fuzz every fuzz target for FUZZTIME each, one after another (hack/fuzz.sh); their seed
+# corpora and any crashers found (<package>/testdata/fuzz/) also run in `make test`.
+fuzz:
+	GO=$(GO) FUZZTIME=$(FUZZTIME) hack/fuzz.sh
 
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi

@@ -86,6 +86,8 @@ type Result struct {
 	Denials  []Finding
 	Warnings []Finding
 	Patch    []Op
+	// decoded is the object Decode read last, for SetAnnotation to see whether it has metadata.
+	decoded []byte
 }
 
 // Deny records a denial of rule id.

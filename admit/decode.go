@@ -1,7 +1,13 @@
 package admit
 
 import (
+	"bytes"
+	stdjson "encoding/json"
+	"errors"
 	"fmt"
+	"maps"
+	"slices"
+	"strconv"
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
@@ -10,10 +16,14 @@ import (
 
 // Decode reads an object's JSON into a Go type the way the API server does: field names
 // are case-sensitive and unknown fields are ignored (they stay in the raw JSON that patches
-// apply to). A value of the wrong type is an error that names the field.
+// apply to). A value of the wrong type is an error that names the field, and so is a
+// quantity too costly to parse (see costlyQuantity).
 func Decode(raw []byte, into any) error {
 	if len(raw) == 0 {
 		return fmt.Errorf("no object in the request")
+	}
+	if field := costlyQuantity(raw); field != "" {
+		return errors.New(field)
 	}
 	if err := json.UnmarshalCaseSensitivePreserveInts(raw, into); err != nil {
 		if field := badQuantity(raw); field != "" {
@@ -60,6 +70,111 @@ func badQuantity(raw []byte) string {
 	return strings.TrimPrefix(walk(doc, ""), ".")
 }
 
+// Bounds of the quantities Decode parses. resource.ParseQuantity multiplies a decimal
+// exponent out when it rounds (1e-99999999 takes a minute; exponents past int32 wrap, and
+// -1e999999999999999 takes hours) and reads long digit strings in quadratic time, and a
+// typed decode parses every quantity of an object, including those of VMs and DataVolumes
+// that the API server stores unparsed. No real size comes near these bounds.
+const (
+	maxQuantityExponent = 1000
+	maxQuantityDigits   = 1000
+)
+
+// costlyQuantity names the first JSON string or number that is a quantity beyond those
+// bounds. The type of each field is not known here, so such a value is refused wherever it
+// is. A scan of the bytes spares the extra decode to objects that hold a long run of
+// digits or a long exponent, which real objects almost never do.
+func costlyQuantity(raw []byte) string {
+	if !mayHoldCostlyQuantity(raw) {
+		return ""
+	}
+	dec := stdjson.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber() // keeps a number's text: as a float64, 1e-99999999 would read as 0
+	var doc any
+	if dec.Decode(&doc) != nil {
+		return "" // the decode proper says what is wrong
+	}
+	var walk func(v any, path string) string
+	walk = func(v any, path string) string {
+		switch v := v.(type) {
+		case map[string]any:
+			for _, k := range slices.Sorted(maps.Keys(v)) {
+				if f := walk(v[k], path+"."+k); f != "" {
+					return f
+				}
+			}
+		case []any:
+			for i, child := range v {
+				if f := walk(child, fmt.Sprintf("%s[%d]", path, i)); f != "" {
+					return f
+				}
+			}
+		case string:
+			return costlyQuantityText(path, strings.TrimSpace(v))
+		case stdjson.Number:
+			return costlyQuantityText(path, string(v))
+		}
+		return ""
+	}
+	return strings.TrimPrefix(walk(doc, ""), ".")
+}
+
+// costlyQuantityText describes s at path when it is a number with more digits or a larger
+// decimal exponent than a quantity may have, and is "" otherwise.
+func costlyQuantityText(path, s string) string {
+	num := strings.TrimLeft(s, "+-")
+	digits := strings.IndexFunc(num, func(r rune) bool { return r != '.' && (r < '0' || r > '9') })
+	if digits < 0 {
+		digits = len(num)
+	}
+	if digits == 0 {
+		return ""
+	}
+	if digits > maxQuantityDigits {
+		return fmt.Sprintf("%s is a number of %d characters, more than the %d a quantity may have", path, digits, maxQuantityDigits)
+	}
+	if suffix := num[digits:]; len(suffix) > 1 && (suffix[0] == 'e' || suffix[0] == 'E') {
+		exp, err := strconv.ParseInt(suffix[1:], 10, 64)
+		if errors.Is(err, strconv.ErrRange) || (err == nil && (exp > maxQuantityExponent || exp < -maxQuantityExponent)) {
+			if len(s) > 40 {
+				s = s[:40] + "..."
+			}
+			return fmt.Sprintf("%s is %q, a quantity whose exponent is beyond ±%d", path, s, maxQuantityExponent)
+		}
+	}
+	return ""
+}
+
+// mayHoldCostlyQuantity reports whether raw has a run of more than maxQuantityDigits digits
+// and dots, or an exponent marker after a digit with more than 3 digits after it.
+func mayHoldCostlyQuantity(raw []byte) bool {
+	run := 0
+	for i, c := range raw {
+		switch {
+		case c >= '0' && c <= '9' || c == '.':
+			if run++; run > maxQuantityDigits {
+				return true
+			}
+		case (c == 'e' || c == 'E') && run > 0:
+			j := i + 1
+			if j < len(raw) && (raw[j] == '+' || raw[j] == '-') {
+				j++
+			}
+			k := j
+			for k < len(raw) && raw[k] >= '0' && raw[k] <= '9' {
+				k++
+			}
+			if k-j > 3 {
+				return true
+			}
+			run = 0
+		default:
+			run = 0
+		}
+	}
+	return false
+}
+
 // isQuantity accepts what resource.Quantity's UnmarshalJSON accepts: a string or a number.
 func isQuantity(v any) bool {
 	switch v.(type) {
@@ -76,7 +191,16 @@ func (r *Result) Decode(what string, raw []byte, obj any) bool {
 		r.Deny(RuleDecode, "%s does not parse: %v", what, err)
 		return false
 	}
+	r.decoded = raw
 	return true
+}
+
+// lacksMetadata reports whether an object has no metadata object (absent or null).
+func lacksMetadata(raw []byte) bool {
+	var obj struct {
+		Metadata *struct{} `json:"metadata"`
+	}
+	return json.UnmarshalCaseSensitivePreserveInts(raw, &obj) == nil && obj.Metadata == nil
 }
 
 // Quantity renders a byte count the way people read sizes: binary units when exact

@@ -26,14 +26,22 @@ func Pointer(tokens ...string) string {
 
 var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
 
-const annotationsPath = "/metadata/annotations"
+const (
+	metadataPath    = "/metadata"
+	annotationsPath = "/metadata/annotations"
+)
 
 // SetAnnotation adds or replaces one annotation. current is the object's annotation map as
 // decoded (nil when absent or null); the map is created with the first annotation when
-// neither it nor an earlier operation of this result made it.
+// neither it nor an earlier operation of this result made it, and so is /metadata when the
+// decoded object has none (the API server always sends it; a hand-made review need not).
 func (r *Result) SetAnnotation(rule string, current map[string]string, key, value string) {
-	if current == nil && !r.made(annotationsPath) {
-		r.Patch = append(r.Patch, Op{Op: "add", Path: annotationsPath, Value: map[string]string{key: value}, Rule: rule})
+	if current == nil && !r.made(annotationsPath) && !r.made(metadataPath) {
+		if lacksMetadata(r.decoded) {
+			r.Patch = append(r.Patch, Op{Op: "add", Path: metadataPath, Value: map[string]any{"annotations": map[string]string{key: value}}, Rule: rule})
+		} else {
+			r.Patch = append(r.Patch, Op{Op: "add", Path: annotationsPath, Value: map[string]string{key: value}, Rule: rule})
+		}
 		return
 	}
 	op := "add"

@@ -184,24 +184,36 @@ func DecodeManifests(data []byte) ([]*unstructured.Unstructured, error) {
 			continue
 		}
 		u := &unstructured.Unstructured{Object: m}
-		if u.IsList() {
-			list, err := u.ToList()
-			if err != nil {
+		if !u.IsList() {
+			if err := checkObject(u); err != nil {
 				return nil, fmt.Errorf("document %d: %w", doc, err)
 			}
-			for i := range list.Items {
-				out = append(out, &list.Items[i])
-			}
+			out = append(out, u)
 			continue
 		}
-		for _, field := range []string{"name", "namespace"} {
-			if _, _, err := unstructured.NestedString(m, "metadata", field); err != nil {
-				return nil, fmt.Errorf("document %d: metadata.%s must be a string (quote it in YAML): %v", doc, field, err)
+		list, err := u.ToList()
+		if err != nil {
+			return nil, fmt.Errorf("document %d: %w", doc, err)
+		}
+		for i := range list.Items {
+			if err := checkObject(&list.Items[i]); err != nil {
+				return nil, fmt.Errorf("document %d: items[%d]: %w", doc, i, err)
 			}
+			out = append(out, &list.Items[i])
 		}
-		if u.GetAPIVersion() == "" || u.GetKind() == "" || u.GetName() == "" {
-			return nil, fmt.Errorf("document %d: apiVersion, kind and metadata.name are required", doc)
-		}
-		out = append(out, u)
 	}
+}
+
+// checkObject requires what every object of a manifest has: apiVersion, kind and a
+// metadata.name (and metadata.namespace, if any) that are strings.
+func checkObject(u *unstructured.Unstructured) error {
+	for _, field := range []string{"name", "namespace"} {
+		if _, _, err := unstructured.NestedString(u.Object, "metadata", field); err != nil {
+			return fmt.Errorf("metadata.%s must be a string (quote it in YAML): %v", field, err)
+		}
+	}
+	if u.GetAPIVersion() == "" || u.GetKind() == "" || u.GetName() == "" {
+		return fmt.Errorf("apiVersion, kind and metadata.name are required")
+	}
+	return nil
 }

@@ -1,0 +1,68 @@
+package providers_test
+
+import (
+	"fmt"
+	"maps"
+	"reflect"
+	"slices"
+	"testing"
+	"time"
+
+	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+
+	"github.com/hcistorage/storage-webhook/harvester"
+	"github.com/hcistorage/storage-webhook/providers"
+)
+
+// FuzzParse parses providers files (seeds in testdata/fuzz/FuzzParse: the deployed
+// ConfigMap's file, the README example and bad files). Parse never panics; a table it
+// accepts has only valid rows, and a class made from the first row's provisioner and
+// parameters gets that row.
+func FuzzParse(f *testing.F) {
+	f.Fuzz(func(t *testing.T, data []byte) {
+		defer fuzzDeadline(fuzzTimeout, data)()
+		table, err := providers.Parse(data)
+		if err != nil {
+			if table != nil {
+				t.Fatalf("Parse returned a table and an error: %v", err)
+			}
+			return
+		}
+		if len(table) == 0 {
+			t.Fatal("Parse accepted an empty table")
+		}
+		for i, p := range table {
+			switch {
+			case p.Name == "":
+				t.Fatalf("row %d has no name: %+v", i, p)
+			case p.Provisioner == "":
+				t.Fatalf("row %d (%s) has no provisioner", i, p.Name)
+			case p.Backend != harvester.BackendCDI && p.Backend != harvester.BackendBackingImage:
+				t.Fatalf("row %d (%s) has backend %q", i, p.Name, p.Backend)
+			case p.CloneStrategy != "" && !slices.Contains(providers.CloneStrategies, p.CloneStrategy):
+				t.Fatalf("row %d (%s) has clone strategy %q", i, p.Name, p.CloneStrategy)
+			}
+		}
+		first := table[0]
+		sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "fuzz"},
+			Provisioner: first.Provisioner, Parameters: maps.Clone(first.Parameters)}
+		got, ok := table.Match(sc)
+		if !ok {
+			t.Fatalf("no profile matches a class made from the first row %+v", first)
+		}
+		if !reflect.DeepEqual(got, first) {
+			t.Fatalf("a class made from the first row %+v gets %+v", first, got)
+		}
+	})
+}
+
+// fuzzTimeout is how long one input may run, seed inputs under the race detector included.
+const fuzzTimeout = 10 * time.Second
+
+// fuzzDeadline makes one input that runs longer than d crash the fuzzing process, which
+// then keeps the input as a crasher: Go's fuzzer does not notice a hang by itself (the
+// first bug FuzzDecodeQuantity found was a quantity that took hours to parse).
+func fuzzDeadline(d time.Duration, input any) (stop func() bool) {
+	return time.AfterFunc(d, func() { panic(fmt.Sprintf("one input ran for over %v: %.200q", d, input)) }).Stop
+}

@@ -1,0 +1,232 @@
+package webhook_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+
+	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/webhook"
+)
+
+// The seed corpora live in testdata/fuzz/<FuzzName>/, so `go test` runs them as ordinary
+// tests: every fixture review (FuzzAdmissionHTTP) and object (FuzzRulesDecode) of
+// ../testdata/admission, plus garbage, wrong-typed annotations, extreme quantities and deep
+// nesting. `go test -fuzz` writes any crasher there too; keep it as a regression seed.
+
+// fuzzMaxBody is the body cap of FuzzAdmissionHTTP: small enough for the fuzzer to reach 413.
+const fuzzMaxBody = 64 << 10
+
+// FuzzAdmissionHTTP sends raw bytes to a webhook path (hook picks it among every hook's
+// path) through the real handler. Whatever the body, the answer is a 4xx refusal or an
+// admission.k8s.io/v1 AdmissionReview for the request's UID; a denial says why with a rule
+// ID and a 4xx code; a mutating allow's patch applies to the request's object.
+func FuzzAdmissionHTTP(f *testing.F) {
+	h := testHandler(f)
+	h.MaxBodyBytes = fuzzMaxBody
+	mux := h.Mux()
+	f.Fuzz(func(t *testing.T, body []byte, hook uint) {
+		defer fuzzDeadline(fuzzTimeout, body)()
+		target := h.Hooks[hook%uint(len(h.Hooks))]
+		rec := httptest.NewRecorder()
+		req := httptest.NewRequest(http.MethodPost, target.ID(), bytes.NewReader(body))
+		req.Header.Set("Content-Type", "application/json")
+		mux.ServeHTTP(rec, req)
+
+		switch rec.Code {
+		case http.StatusOK:
+		case http.StatusBadRequest, http.StatusRequestEntityTooLarge, http.StatusUnsupportedMediaType:
+			if strings.TrimSpace(rec.Body.String()) == "" {
+				t.Fatalf("HTTP %d without a message", rec.Code)
+			}
+			return
+		default:
+			t.Fatalf("HTTP %d (want 200, 400, 413 or 415): %s", rec.Code, rec.Body)
+		}
+
+		in, err := webhook.DecodeReview(body)
+		if err != nil {
+			t.Fatalf("HTTP 200 for a body the handler's decoder refuses: %v", err)
+		}
+		var out admissionv1.AdmissionReview
+		if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil {
+			t.Fatalf("200 body does not decode as an AdmissionReview: %v\n%s", err, rec.Body)
+		}
+		if out.APIVersion != admissionv1.SchemeGroupVersion.String() || out.Kind != "AdmissionReview" {
+			t.Fatalf("answer is %s %s, want admission.k8s.io/v1 AdmissionReview", out.APIVersion, out.Kind)
+		}
+		resp := out.Response
+		if resp == nil || out.Request != nil {
+			t.Fatalf("answer must carry a response and no request: %s", rec.Body)
+		}
+		if resp.UID != in.Request.UID {
+			t.Fatalf("response uid %q, want the request's %q", resp.UID, in.Request.UID)
+		}
+		if !resp.Allowed {
+			checkFuzzDenial(t, resp.Result)
+			if resp.Patch != nil || resp.PatchType != nil {
+				t.Fatalf("denial carries a patch: %s", resp.Patch)
+			}
+			return
+		}
+		if resp.Result != nil && resp.Result.Status == metav1.StatusFailure {
+			t.Fatalf("allowed answer with a failure status: %+v", resp.Result)
+		}
+		if len(resp.Patch) == 0 {
+			if resp.PatchType != nil {
+				t.Fatalf("patchType %v without a patch", *resp.PatchType)
+			}
+			return
+		}
+		if !target.Mutating() {
+			t.Fatalf("validating webhook %s returned a patch: %s", target.ID(), resp.Patch)
+		}
+		if resp.PatchType == nil || *resp.PatchType != admissionv1.PatchTypeJSONPatch {
+			t.Fatalf("patchType = %v, want JSONPatch", resp.PatchType)
+		}
+		var ops []admit.Op
+		if err := json.Unmarshal(resp.Patch, &ops); err != nil {
+			t.Fatalf("patch does not decode: %v\n%s", err, resp.Patch)
+		}
+		if _, err := webhook.ApplyPatch(in.Request.Object.Raw, ops); err != nil {
+			t.Fatalf("returned patch does not apply to the request object: %v\npatch: %s\nobject: %s", err, resp.Patch, in.Request.Object.Raw)
+		}
+	})
+}
+
+// checkFuzzDenial: a denial has a failure status, code 400 or 403, and a message that
+// starts with a rule ID in brackets.
+func checkFuzzDenial(t *testing.T, st *metav1.Status) {
+	t.Helper()
+	switch {
+	case st == nil:
+		t.Fatal("denial without a status")
+	case st.Code != http.StatusBadRequest && st.Code != http.StatusForbidden:
+		t.Fatalf("denial code %d, want 400 or 403: %q", st.Code, st.Message)
+	case !strings.HasPrefix(st.Message, "["):
+		t.Fatalf("denial message does not start with a rule ID: %q", st.Message)
+	}
+}
+
+// FuzzRulesDecode places the bytes as the object of well-formed AdmissionReviews for every
+// hook (CREATE; UPDATE with the same bytes as oldObject; DELETE with them as oldObject; and
+// on every subresource the route accepts) and runs the hook. No object makes a rule fail or
+// panic; a denial names DECODE or a rule of the hook's route; a mutating allow's patch
+// applies to the object.
+func FuzzRulesDecode(f *testing.F) {
+	h := testHandler(f)
+	f.Fuzz(func(t *testing.T, obj []byte) {
+		defer fuzzDeadline(fuzzTimeout, obj)()
+		for _, hook := range h.Hooks {
+			r := hook.Route
+			known := []string{admit.RuleDecode}
+			for _, rule := range r.Rules {
+				known = append(known, rule.ID)
+			}
+			for _, sub := range r.SubResources {
+				for _, op := range []admissionv1.Operation{admissionv1.Create, admissionv1.Update, admissionv1.Delete} {
+					req, ok := fuzzReview(t, r, sub, op, obj)
+					if !ok {
+						return // no review can carry it (FuzzAdmissionHTTP covers such bodies)
+					}
+					res, err := hook.Admit(req)
+					var pe *webhook.PanicError
+					if errors.As(err, &pe) {
+						t.Fatalf("%s %s (subresource %q): rule panicked: %v\n%s", hook.ID(), op, sub, pe.Value, pe.Stack)
+					}
+					if err != nil {
+						t.Fatalf("%s %s (subresource %q): %v", hook.ID(), op, sub, err)
+					}
+					for _, d := range res.Denials {
+						if !slices.Contains(known, d.Rule) {
+							t.Fatalf("%s %s: denial by unknown rule %q: %s", hook.ID(), op, d.Rule, d.Message)
+						}
+					}
+					for _, w := range res.Warnings {
+						if !slices.Contains(known, w.Rule) {
+							t.Fatalf("%s %s: warning by unknown rule %q: %s", hook.ID(), op, w.Rule, w.Message)
+						}
+					}
+					if !res.Allowed() || len(res.Patch) == 0 {
+						continue
+					}
+					if !hook.Mutating() {
+						t.Fatalf("%s %s: validating hook returned a patch %+v", hook.ID(), op, res.Patch)
+					}
+					if _, err := webhook.ApplyPatch(req.Object.Raw, res.Patch); err != nil {
+						t.Fatalf("%s %s: patch %+v does not apply: %v", hook.ID(), op, res.Patch, err)
+					}
+				}
+			}
+		}
+	})
+}
+
+// fuzzReview builds the request of an admission.k8s.io/v1 AdmissionReview for route r with
+// obj as the object (CREATE), as both objects (UPDATE) or as the old object (DELETE), and
+// decodes it as the handler does, so the rules see what the API server would send. ok is
+// false when obj is not JSON or is nested too deep for a review to carry it.
+func fuzzReview(t *testing.T, r *webhook.Route, sub string, op admissionv1.Operation, obj []byte) (*admissionv1.AdmissionRequest, bool) {
+	t.Helper()
+	if !json.Valid(obj) {
+		return nil, false
+	}
+	raw := runtime.RawExtension{Raw: obj}
+	req := &admissionv1.AdmissionRequest{
+		UID:         "fuzz-uid",
+		Kind:        metav1.GroupVersionKind{Group: r.Group, Version: r.Version, Kind: r.Kind},
+		Resource:    metav1.GroupVersionResource{Group: r.Group, Version: r.Version, Resource: r.Resource},
+		SubResource: sub,
+		Name:        "fuzz",
+		Operation:   op,
+		UserInfo:    authenticationv1.UserInfo{Username: "alice"},
+	}
+	if r.Namespaced {
+		req.Namespace = "default"
+	}
+	switch op {
+	case admissionv1.Create:
+		req.Object = raw
+	case admissionv1.Update:
+		req.Object, req.OldObject = raw, raw
+	case admissionv1.Delete:
+		req.OldObject = raw
+	}
+	body, err := json.Marshal(&admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
+		Request:  req,
+	})
+	if err != nil {
+		t.Fatalf("review does not encode: %v", err)
+	}
+	review, err := webhook.DecodeReview(body)
+	if err != nil && strings.Contains(err.Error(), "exceeded max depth") {
+		return nil, false // nested deeper than any JSON decoder of the API server's accepts
+	}
+	if err != nil {
+		t.Fatalf("well-formed review refused: %v\n%s", err, body)
+	}
+	return review.Request, true
+}
+
+// fuzzTimeout is how long one input may run, seed inputs under the race detector included.
+const fuzzTimeout = 10 * time.Second
+
+// fuzzDeadline makes one input that runs longer than d crash the fuzzing process, which
+// then keeps the input as a crasher: Go's fuzzer does not notice a hang by itself (the
+// first bug FuzzDecodeQuantity found was a quantity that took hours to parse).
+func fuzzDeadline(d time.Duration, input any) (stop func() bool) {
+	return time.AfterFunc(d, func() { panic(fmt.Sprintf("one input ran for over %v: %.200q", d, input)) }).Stop
+}
