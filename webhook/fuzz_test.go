@@ -129,6 +129,9 @@ func FuzzRulesDecode(f *testing.F) {
 	h := testHandler(f)
 	f.Fuzz(func(t *testing.T, obj []byte) {
 		defer fuzzDeadline(fuzzTimeout, obj)()
+		if !json.Valid(obj) {
+			return // no review can carry it (FuzzAdmissionHTTP covers such bodies)
+		}
 		for _, hook := range h.Hooks {
 			r := hook.Route
 			known := []string{admit.RuleDecode}
@@ -139,7 +142,7 @@ func FuzzRulesDecode(f *testing.F) {
 				for _, op := range []admissionv1.Operation{admissionv1.Create, admissionv1.Update, admissionv1.Delete} {
 					req, ok := fuzzReview(t, r, sub, op, obj)
 					if !ok {
-						return // no review can carry it (FuzzAdmissionHTTP covers such bodies)
+						return // nested too deep for a review to carry it
 					}
 					res, err := hook.Admit(req)
 					var pe *webhook.PanicError
@@ -176,13 +179,10 @@ func FuzzRulesDecode(f *testing.F) {
 
 // fuzzReview builds the request of an admission.k8s.io/v1 AdmissionReview for route r with
 // obj as the object (CREATE), as both objects (UPDATE) or as the old object (DELETE), and
-// decodes it as the handler does, so the rules see what the API server would send. ok is
-// false when obj is not JSON or is nested too deep for a review to carry it.
+// decodes it as the handler does, so the rules see what the API server would send. obj
+// must be JSON; ok is false when it is nested too deep for a review to carry it.
 func fuzzReview(t *testing.T, r *webhook.Route, sub string, op admissionv1.Operation, obj []byte) (*admissionv1.AdmissionRequest, bool) {
 	t.Helper()
-	if !json.Valid(obj) {
-		return nil, false
-	}
 	raw := runtime.RawExtension{Raw: obj}
 	req := &admissionv1.AdmissionRequest{
 		UID:         "fuzz-uid",
