@@ -146,16 +146,21 @@ func costlyQuantityText(path, s string) string {
 }
 
 // mayHoldCostlyQuantity reports whether raw has a run of more than maxQuantityDigits digits
-// and dots, or an exponent marker after a digit with more than 3 digits after it.
+// and dots, or a number token (one that starts after a quote, a JSON delimiter, a space or a
+// sign) whose exponent marker is followed by more than 3 digits that end the token. Tokens
+// inside identifiers, such as "…7f3c9a1e-0001-…" in a UID, are not numbers.
 func mayHoldCostlyQuantity(raw []byte) bool {
-	run := 0
+	run, token := 0, false
 	for i, c := range raw {
 		switch {
 		case c >= '0' && c <= '9' || c == '.':
+			if run == 0 {
+				token = i == 0 || startsToken(raw[i-1])
+			}
 			if run++; run > maxQuantityDigits {
 				return true
 			}
-		case (c == 'e' || c == 'E') && run > 0:
+		case (c == 'e' || c == 'E') && run > 0 && token:
 			j := i + 1
 			if j < len(raw) && (raw[j] == '+' || raw[j] == '-') {
 				j++
@@ -164,7 +169,7 @@ func mayHoldCostlyQuantity(raw []byte) bool {
 			for k < len(raw) && raw[k] >= '0' && raw[k] <= '9' {
 				k++
 			}
-			if k-j > 3 {
+			if k-j > 3 && (k == len(raw) || endsToken(raw[k])) {
 				return true
 			}
 			run = 0
@@ -173,6 +178,14 @@ func mayHoldCostlyQuantity(raw []byte) bool {
 		}
 	}
 	return false
+}
+
+func startsToken(c byte) bool {
+	return c == '"' || c == ':' || c == ',' || c == '[' || c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '+' || c == '-'
+}
+
+func endsToken(c byte) bool {
+	return c == '"' || c == ',' || c == '}' || c == ']' || c == ' ' || c == '\t' || c == '\n' || c == '\r'
 }
 
 // isQuantity accepts what resource.Quantity's UnmarshalJSON accepts: a string or a number.
