@@ -226,21 +226,34 @@ func TestBenchLargeView(t *testing.T) {
 	certDir := suite.env.WebhookInstallOptions.LocalServingCertDir
 	cmd := exec.Command(suite.bin, "serve", "--kubeconfig", suite.kubeconfig,
 		"--listen", fmt.Sprintf("127.0.0.1:%d", webhookPort), "--metrics-listen", fmt.Sprintf("127.0.0.1:%d", probePort),
-		"--tls-cert-file", filepath.Join(certDir, "tls.crt"), "--tls-key-file", filepath.Join(certDir, "tls.key"), "--log-level", "error")
+		"--tls-cert-file", filepath.Join(certDir, "tls.crt"), "--tls-key-file", filepath.Join(certDir, "tls.key"), "--log-level", "warning")
+	logFile := filepath.Join(t.TempDir(), "webhook.log")
+	log, err := os.Create(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stdout, cmd.Stderr = log, log
 	started := time.Now()
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait(); log.Close() }()
 	readyz := fmt.Sprintf("http://127.0.0.1:%d/readyz", probePort)
-	poll.Until(t, 120*time.Second, func() bool {
+	for deadline := time.Now().Add(120 * time.Second); ; time.Sleep(50 * time.Millisecond) {
 		resp, err := http.Get(readyz)
-		if err != nil {
-			return false
+		if err == nil {
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("not ready within 120s: %s\n%s", body, readFile(logFile))
+			}
+		} else if time.Now().After(deadline) {
+			t.Fatalf("not ready within 120s: %v\n%s", err, readFile(logFile))
 		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	})
+	}
 	synced := time.Since(started)
 	time.Sleep(2 * time.Second) // bounded: let the caches settle before reading RSS
 	rss := processRSS(t, cmd.Process.Pid)
