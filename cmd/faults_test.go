@@ -29,6 +29,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/hcistorage/storage-webhook/certs"
+	"github.com/hcistorage/storage-webhook/internal/loadtest"
 	"github.com/hcistorage/storage-webhook/internal/poll"
 	"github.com/hcistorage/storage-webhook/internal/testbin"
 )
@@ -346,12 +347,11 @@ func TestSIGTERMDuringLoad(t *testing.T) {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := loadtest.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return port
 }
 
 // TestHardenedTLS: TLS 1.2 minimum (1.3 on request), HTTP/2 only when enabled, a header

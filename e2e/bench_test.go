@@ -12,8 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -27,6 +25,7 @@ import (
 	"k8s.io/utils/ptr"
 
 	"github.com/hcistorage/storage-webhook/hack/genview/gen"
+	"github.com/hcistorage/storage-webhook/internal/loadtest"
 	"github.com/hcistorage/storage-webhook/internal/poll"
 	"github.com/hcistorage/storage-webhook/webhook"
 )
@@ -256,23 +255,9 @@ func TestBenchLargeView(t *testing.T) {
 	}
 	synced := time.Since(started)
 	time.Sleep(2 * time.Second) // bounded: let the caches settle before reading RSS
-	rss := processRSS(t, cmd.Process.Pid)
-	t.Logf("BENCH large view: caches synced in %v (goal < 10s); RSS once synced %.1f MiB (goal < 150 MiB)", synced.Round(time.Millisecond), float64(rss)/(1<<20))
-}
-
-// processRSS reads VmRSS of a process in bytes.
-func processRSS(t *testing.T, pid int) int64 {
-	t.Helper()
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	rss, err := loadtest.RSS(cmd.Process.Pid)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmRSS")
-	return 0
+	t.Logf("BENCH large view: caches synced in %v (goal < 10s); RSS once synced %.1f MiB (goal < 150 MiB)", synced.Round(time.Millisecond), float64(rss)/(1<<20))
 }

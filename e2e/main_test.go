@@ -25,6 +25,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	clientcmdapi "k8s.io/client-go/tools/clientcmd/api"
 	"sigs.k8s.io/controller-runtime/pkg/envtest"
+
+	"github.com/hcistorage/storage-webhook/internal/loadtest"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 )
 
@@ -185,14 +187,7 @@ func readFile(path string) string {
 	return string(b)
 }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
+func freePort() (int, error) { return loadtest.FreePort() }
 
 // warningRecorder keeps the admission warnings the API server returns to the client.
 type warningRecorder struct {

@@ -46,7 +46,6 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
-	"path/filepath"
 	"runtime"
 	"slices"
 	"strconv"
@@ -60,6 +59,7 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/hcistorage/storage-webhook/certs"
+	"github.com/hcistorage/storage-webhook/internal/loadtest"
 	"github.com/hcistorage/storage-webhook/webhook"
 )
 
@@ -140,14 +140,6 @@ type config struct {
 	jsonOut                           string
 }
 
-// fixture is one review of the stream and what storage-webhook must answer.
-type fixture struct {
-	path    string // webhook path, e.g. /mutate/virtualmachineimages
-	body    []byte // the AdmissionReview
-	uid     string
-	allowed bool // storage-webhook's expected answer
-}
-
 // server is one of the two targets.
 type server struct {
 	name    string
@@ -226,7 +218,7 @@ type report struct {
 }
 
 func run(ctx context.Context, cfg config) (failed int, err error) {
-	fx, err := loadFixtures(cfg.fixtures)
+	fx, err := loadtest.Reviews(cfg.fixtures)
 	if err != nil {
 		return 0, err
 	}
@@ -249,7 +241,14 @@ func run(ctx context.Context, cfg config) (failed int, err error) {
 			os.Remove(logFile.Name())
 		}
 	}()
-	port, probe := freePort(), freePort()
+	port, err := loadtest.FreePort()
+	if err != nil {
+		return 0, err
+	}
+	probe, err := loadtest.FreePort()
+	if err != nil {
+		return 0, err
+	}
 	serve := exec.Command(cfg.binary, "serve", "--cluster", cfg.cluster, "--self-signed",
 		"--listen", "127.0.0.1:"+strconv.Itoa(port), "--metrics-listen", "127.0.0.1:"+strconv.Itoa(probe),
 		"--log-level", cfg.logLevel, "--shutdown-delay", "0s")
@@ -409,7 +408,7 @@ func run(ctx context.Context, cfg config) (failed int, err error) {
 	return failed, nil
 }
 
-func newServer(name, base string, pid int, fx []fixture, cfg config, allowed func(want) bool) *server {
+func newServer(name, base string, pid int, fx []loadtest.Review, cfg config, allowed func(want) bool) *server {
 	s := &server{name: name, pid: pid, want: make(map[string]want, len(fx)), allowed: allowed}
 	// Configured further by vegeta's options on the warm-up attacker; every later attacker
 	// shares this client's transport, so connections stay open from run to run.
@@ -418,9 +417,9 @@ func newServer(name, base string, pid int, fx []fixture, cfg config, allowed fun
 	}}
 	hdr := http.Header{"Content-Type": []string{"application/json"}}
 	for _, f := range fx {
-		url := base + f.path
-		s.targets = append(s.targets, vegeta.Target{Method: http.MethodPost, URL: url, Body: f.body, Header: hdr})
-		s.want[f.uid] = want{url: url, allowed: f.allowed}
+		url := base + f.Path
+		s.targets = append(s.targets, vegeta.Target{Method: http.MethodPost, URL: url, Body: f.Body, Header: hdr})
+		s.want[f.UID] = want{url: url, allowed: f.Allowed}
 	}
 	return s
 }
@@ -638,45 +637,6 @@ func noopServer() (*http.Server, error) {
 	return srv, nil
 }
 
-// loadFixtures reads every fixture's webhook path, review, UID and expected allowed.
-// (hack/soak has a simpler loadReviews; the two are kept apart on purpose.)
-func loadFixtures(dir string) ([]fixture, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*", "*.json"))
-	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("no fixtures under %s: %v", dir, err)
-	}
-	slices.Sort(files)
-	var out []fixture
-	seen := map[string]string{}
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		var fx struct {
-			Webhook string          `json:"webhook"`
-			Review  json.RawMessage `json:"review"`
-			Want    struct {
-				Allowed bool `json:"allowed"`
-			} `json:"want"`
-		}
-		if err := json.Unmarshal(data, &fx); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
-		}
-		review, err := webhook.DecodeReview(fx.Review)
-		if err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
-		}
-		uid := string(review.Request.UID)
-		if other, dup := seen[uid]; dup {
-			return nil, fmt.Errorf("%s and %s share the request uid %s: answers could not be told apart", other, f, uid)
-		}
-		seen[uid] = f
-		out = append(out, fixture{path: fx.Webhook, body: fx.Review, uid: uid, allowed: fx.Want.Allowed})
-	}
-	return out, nil
-}
-
 // waitReady polls serve's /readyz until it answers 200, serve exits or 30 s pass.
 func waitReady(ctx context.Context, url string, exited chan error) error {
 	deadline := time.Now().Add(30 * time.Second)
@@ -739,15 +699,6 @@ func loadavg() [3]float64 {
 		l[i], _ = strconv.ParseFloat(f, 64)
 	}
 	return l
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

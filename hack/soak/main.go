@@ -11,21 +11,19 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/hcistorage/storage-webhook/internal/loadtest"
 )
 
 func main() {
@@ -33,11 +31,6 @@ func main() {
 		fmt.Fprintln(os.Stderr, "soak:", err)
 		os.Exit(1)
 	}
-}
-
-type review struct {
-	path string
-	body []byte
 }
 
 func run() error {
@@ -51,11 +44,18 @@ func run() error {
 	if *duration <= *warmup || *rate <= 0 {
 		return fmt.Errorf("-duration must exceed -warmup and -rate must be positive")
 	}
-	reviews, err := loadReviews(*fixtures)
+	reviews, err := loadtest.Reviews(*fixtures)
 	if err != nil {
 		return err
 	}
-	port, probe := freePort(), freePort()
+	port, err := loadtest.FreePort()
+	if err != nil {
+		return err
+	}
+	probe, err := loadtest.FreePort()
+	if err != nil {
+		return err
+	}
 	cmd := exec.Command(*binary, "serve", "--cluster", "testdata/cluster", "--self-signed",
 		"--listen", "127.0.0.1:"+strconv.Itoa(port), "--metrics-listen", "127.0.0.1:"+strconv.Itoa(probe),
 		"--log-level", "error", "--shutdown-delay", "0s")
@@ -89,14 +89,14 @@ func run() error {
 		case <-ctx.Done():
 		case <-ticker.C:
 			if rssStart == 0 && time.Since(start) >= *warmup {
-				rssStart = rss(cmd.Process.Pid)
+				rssStart, _ = loadtest.RSS(cmd.Process.Pid)
 			}
 			r := reviews[i%len(reviews)]
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
 				t0 := time.Now()
-				err := send(client, base+r.path, r.body)
+				err := send(client, base+r.Path, r.Body)
 				d := time.Since(t0)
 				sent.Add(1)
 				if err != nil {
@@ -113,7 +113,7 @@ func run() error {
 	}
 	wg.Wait()
 	elapsed := time.Since(start)
-	rssEnd := rss(cmd.Process.Pid)
+	rssEnd, _ := loadtest.RSS(cmd.Process.Pid)
 	slices.Sort(latencies)
 	pct := func(p float64) time.Duration { return latencies[min(len(latencies)-1, int(p*float64(len(latencies))))] }
 	growth := 100 * float64(rssEnd-rssStart) / float64(rssStart)
@@ -131,31 +131,6 @@ func run() error {
 		return fmt.Errorf("RSS grew %.1f%%, more than %.1f%%", growth, *maxGrowth)
 	}
 	return nil
-}
-
-// loadReviews reads every fixture's webhook path and review.
-func loadReviews(dir string) ([]review, error) {
-	files, err := filepath.Glob(filepath.Join(dir, "*", "*.json"))
-	if err != nil || len(files) == 0 {
-		return nil, fmt.Errorf("no fixtures under %s: %v", dir, err)
-	}
-	slices.Sort(files)
-	var out []review
-	for _, f := range files {
-		data, err := os.ReadFile(f)
-		if err != nil {
-			return nil, err
-		}
-		var fx struct {
-			Webhook string          `json:"webhook"`
-			Review  json.RawMessage `json:"review"`
-		}
-		if err := json.Unmarshal(data, &fx); err != nil {
-			return nil, fmt.Errorf("%s: %w", f, err)
-		}
-		out = append(out, review{fx.Webhook, fx.Review})
-	}
-	return out, nil
 }
 
 // send posts one review; anything but a complete 200 AdmissionReview is a failure.
@@ -187,28 +162,4 @@ func waitReady(url string) error {
 		time.Sleep(50 * time.Millisecond)
 	}
 	return fmt.Errorf("server not ready within 30s")
-}
-
-// rss reads a process's resident set size in bytes from /proc.
-func rss(pid int) int64 {
-	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb << 10
-		}
-	}
-	return 0
-}
-
-func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }
