@@ -53,25 +53,17 @@ const (
 	pvcFixture   = "../testdata/admission/persistentvolumeclaims/v3-deny-request-below-image-virtual-size.json"
 )
 
-// postReview sends one review and checks that the answer is a complete AdmissionReview.
-func postReview(client *http.Client, url string, body []byte) error {
-	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		return err
+// serviceClients returns a maker of HTTP clients that trust the CAs and name the test
+// Service, as the API server does, and the CA pool.
+func serviceClients(caPEMs ...[]byte) (func() *http.Client, *x509.CertPool) {
+	pool := x509.NewCertPool()
+	for _, pem := range caPEMs {
+		pool.AppendCertsFromPEM(pem)
 	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("HTTP %d: %s", resp.StatusCode, b)
-	}
-	var out admissionv1.AdmissionReview
-	if err := json.Unmarshal(b, &out); err != nil || out.Response == nil || out.Response.UID == "" {
-		return fmt.Errorf("incomplete answer %q: %v", b, err)
-	}
-	return nil
+	return func() *http.Client {
+		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
+			TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "storage-webhook.test.svc", MinVersion: tls.VersionTLS12}}}
+	}, pool
 }
 
 // loadResult counts a bounded load run.
@@ -105,7 +97,7 @@ func runLoad(ctx context.Context, workers int, newClient func() *http.Client, ur
 					client.CloseIdleConnections()
 					client = newClient()
 				}
-				switch err := postReview(client, url, body); {
+				switch err := loadtest.Send(client, url, body); {
 				case err == nil:
 					r.ok.Add(1)
 				case skip != nil && skip(err):
@@ -127,13 +119,8 @@ func TestCertificateRotatedDuringLoad(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(ts.bundle.CACert)
-	pool.AppendCertsFromPEM(next.CACert) // the API server's caBundle holds both during a rotation
-	newClient := func() *http.Client {
-		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "storage-webhook.test.svc", MinVersion: tls.VersionTLS12}}}
-	}
+	// The API server's caBundle holds both CAs during a rotation.
+	newClient, pool := serviceClients(ts.bundle.CACert, next.CACert)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	done := make(chan *loadResult, 1)
@@ -304,12 +291,7 @@ func TestSIGTERMDuringLoad(t *testing.T) {
 	}
 	poll.Until(t, 30*time.Second, func() bool { return readyz() == http.StatusOK })
 
-	pool := x509.NewCertPool()
-	pool.AppendCertsFromPEM(bundle.CACert)
-	newClient := func() *http.Client {
-		return &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{
-			TLSClientConfig: &tls.Config{RootCAs: pool, ServerName: "storage-webhook.test.svc", MinVersion: tls.VersionTLS12}}}
-	}
+	newClient, _ := serviceClients(bundle.CACert)
 	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
 	defer cancel()
 	done := make(chan *loadResult, 1)
@@ -420,13 +402,13 @@ func TestHardenedTLS(t *testing.T) {
 		}
 		ts := startServe(t, "--client-ca-file", caFile)
 		url := "https://" + ts.webhook + "/validate/persistentvolumeclaims"
-		if err := postReview(ts.client, url, review(t, pvcFixture)); err == nil {
+		if err := loadtest.Send(ts.client, url, review(t, pvcFixture)); err == nil {
 			t.Error("a client without a certificate was answered")
 		}
 		cfg := ts.tlsConfig()
 		cfg.Certificates = []tls.Certificate{clientCert}
 		with := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: cfg}}
-		if err := postReview(with, url, review(t, pvcFixture)); err != nil {
+		if err := loadtest.Send(with, url, review(t, pvcFixture)); err != nil {
 			t.Errorf("a client with a certificate from the CA: %v", err)
 		}
 	})

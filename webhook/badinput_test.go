@@ -435,21 +435,7 @@ func checkBadInput(t *testing.T, c *badInputCase, body []byte, rec *httptest.Res
 			t.Errorf("audit reason %q, want the message", resp.AuditAnnotations["reason"])
 		}
 	}
-	if got := splitIDs(resp.AuditAnnotations["rules"]); !sameSet(got, c.rules) {
-		t.Errorf("rules = %v, want %v", got, c.rules)
-	}
-	if got := splitIDs(resp.AuditAnnotations["mutated-by"]); !sameSet(got, c.mutatedBy) {
-		t.Errorf("mutated by = %v, want %v", got, c.mutatedBy)
-	}
-	if len(resp.Warnings) != len(c.warnings) {
-		t.Errorf("warnings = %q, want %d containing %q", resp.Warnings, len(c.warnings), c.warnings)
-	} else {
-		for i, s := range c.warnings {
-			if !strings.Contains(resp.Warnings[i], s) {
-				t.Errorf("warning %q does not contain %q", resp.Warnings[i], s)
-			}
-		}
-	}
+	checkRulesAndWarnings(t, resp, c.rules, c.mutatedBy, c.warnings)
 	if string(resp.Patch) != c.patch {
 		t.Errorf("patch = %s, want %s", resp.Patch, c.patch)
 	}

@@ -121,21 +121,7 @@ func checkResponse(t *testing.T, fx *fixture, req *admissionv1.AdmissionRequest,
 			t.Errorf("a denial carries a patch: %s", resp.Patch)
 		}
 	}
-	if got := splitIDs(resp.AuditAnnotations["rules"]); !sameSet(got, w.Rules) {
-		t.Errorf("rules = %v, want %v", got, w.Rules)
-	}
-	if got := splitIDs(resp.AuditAnnotations["mutated-by"]); !sameSet(got, w.MutatedBy) {
-		t.Errorf("mutated by = %v, want %v", got, w.MutatedBy)
-	}
-	if len(resp.Warnings) != len(w.Warnings) {
-		t.Errorf("warnings = %q, want %d containing %q", resp.Warnings, len(w.Warnings), w.Warnings)
-	} else {
-		for i, s := range w.Warnings {
-			if !strings.Contains(resp.Warnings[i], s) {
-				t.Errorf("warning %q does not contain %q", resp.Warnings[i], s)
-			}
-		}
-	}
+	checkRulesAndWarnings(t, resp, w.Rules, w.MutatedBy, w.Warnings)
 	if w.Patch != nil && !jsonEqual(t, resp.Patch, w.Patch) {
 		t.Errorf("patch = %s\nwant %s", resp.Patch, w.Patch)
 	}
@@ -156,6 +142,27 @@ func checkResponse(t *testing.T, fx *fixture, req *admissionv1.AdmissionRequest,
 		}
 		if !jsonEqual(t, got, w.Object) {
 			t.Errorf("object after patch = %s\nwant %s", got, w.Object)
+		}
+	}
+}
+
+// checkRulesAndWarnings checks the audit annotations that name the rules which denied or
+// warned and those which patched, and one warning containing each expected fragment.
+func checkRulesAndWarnings(t *testing.T, resp *admissionv1.AdmissionResponse, rules, mutatedBy, warnings []string) {
+	t.Helper()
+	if got := splitIDs(resp.AuditAnnotations["rules"]); !sameSet(got, rules) {
+		t.Errorf("rules = %v, want %v", got, rules)
+	}
+	if got := splitIDs(resp.AuditAnnotations["mutated-by"]); !sameSet(got, mutatedBy) {
+		t.Errorf("mutated by = %v, want %v", got, mutatedBy)
+	}
+	if len(resp.Warnings) != len(warnings) {
+		t.Errorf("warnings = %q, want %d containing %q", resp.Warnings, len(warnings), warnings)
+		return
+	}
+	for i, s := range warnings {
+		if !strings.Contains(resp.Warnings[i], s) {
+			t.Errorf("warning %q does not contain %q", resp.Warnings[i], s)
 		}
 	}
 }

@@ -8,12 +8,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/tls"
 	"flag"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -96,7 +94,7 @@ func run() error {
 			go func() {
 				defer wg.Done()
 				t0 := time.Now()
-				err := send(client, base+r.Path, r.Body)
+				err := loadtest.Send(client, base+r.Path, r.Body)
 				d := time.Since(t0)
 				sent.Add(1)
 				if err != nil {
@@ -129,23 +127,6 @@ func run() error {
 	}
 	if growth > *maxGrowth {
 		return fmt.Errorf("RSS grew %.1f%%, more than %.1f%%", growth, *maxGrowth)
-	}
-	return nil
-}
-
-// send posts one review; anything but a complete 200 AdmissionReview is a failure.
-func send(client *http.Client, url string, body []byte) error {
-	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
-	if resp.StatusCode != http.StatusOK || !bytes.Contains(b, []byte(`"response":{"uid":`)) {
-		return fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, b)
 	}
 	return nil
 }

@@ -1,16 +1,22 @@
 // Package loadtest holds what the soak, the load harness and the fault tests share: the
-// fixture reviews as a request stream, free local ports, and a process's RSS.
+// fixture reviews as a request stream, sending one and checking the answer, free local
+// ports, and a process's RSS.
 package loadtest
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+
+	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/hcistorage/storage-webhook/webhook"
 )
@@ -86,4 +92,26 @@ func RSS(pid int) (int64, error) {
 		}
 	}
 	return 0, fmt.Errorf("no VmRSS in /proc/%d/status", pid)
+}
+
+// Send posts one review and checks that the answer is a complete AdmissionReview: HTTP 200
+// and a response with a UID. Anything else is an error that quotes the answer.
+func Send(client *http.Client, url string, body []byte) error {
+	resp, err := client.Post(url, "application/json", bytes.NewReader(body))
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("HTTP %d: %.200s", resp.StatusCode, b)
+	}
+	var out admissionv1.AdmissionReview
+	if err := json.Unmarshal(b, &out); err != nil || out.Response == nil || out.Response.UID == "" {
+		return fmt.Errorf("incomplete answer %.200q: %v", b, err)
+	}
+	return nil
 }
