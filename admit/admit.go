@@ -47,10 +47,13 @@ type Env struct {
 	Privileged map[string]bool
 }
 
-// DefaultPrivilegedUsers are the users of SPEC §5.4.
+// DefaultPrivilegedUsers are the users of SPEC §5.4, and the namespace controller: deleting
+// a namespace deletes its images with their golden PVCs and DataVolumes, and must not wait
+// on this service (SPEC §5.9). The webhooks' matchConditions leave these users' deletes out.
 var DefaultPrivilegedUsers = []string{
 	"system:serviceaccount:kube-system:generic-garbage-collector",
 	"system:serviceaccount:harvester-system:harvester",
+	"system:serviceaccount:kube-system:namespace-controller",
 }
 
 // IsPrivileged reports whether the request's user may delete protected objects.

@@ -33,6 +33,9 @@ const (
 // SourceExportFromVolume is the spec.sourceType of an image exported from a PVC.
 const SourceExportFromVolume = "export-from-volume"
 
+// KindImage is the kind of an image.
+const KindImage = "VirtualMachineImage"
+
 // ImageGVR is the resource of VirtualMachineImage.
 var ImageGVR = schema.GroupVersionResource{Group: "harvesterhci.io", Version: "v1beta1", Resource: "virtualmachineimages"}
 
@@ -99,8 +102,26 @@ const (
 	BackupTypeSnapshot = "snapshot"
 )
 
+// CDI's API group and the kind whose target PVCs it creates.
+const (
+	CDIGroup       = "cdi.kubevirt.io"
+	KindDataVolume = "DataVolume"
+)
+
+// IsDataVolumeTarget reports whether a PVC named name is the one CDI creates for a
+// DataVolume: CDI names it like the DataVolume and makes the DataVolume its owner.
+func IsDataVolumeTarget(meta *metav1.ObjectMeta, name string) bool {
+	for _, o := range meta.OwnerReferences {
+		group, _, _ := strings.Cut(o.APIVersion, "/")
+		if o.Kind == KindDataVolume && group == CDIGroup && o.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
 // IsImageOwner reports whether an owner reference names a VirtualMachineImage.
 func IsImageOwner(ref metav1.OwnerReference) bool {
 	group, _, _ := strings.Cut(ref.APIVersion, "/")
-	return ref.Kind == "VirtualMachineImage" && group == ImageGVR.Group
+	return ref.Kind == KindImage && group == ImageGVR.Group
 }

@@ -1,6 +1,8 @@
 package mutators
 
 import (
+	"slices"
+
 	storagev1 "k8s.io/api/storage/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 
@@ -12,6 +14,20 @@ import (
 const (
 	RuleDVCloneStrategy = "DV-M1"
 	RuleDVImmediateBind = "DV-M2"
+)
+
+// WhenDVCloneStrategy is when DV-M1 can act: a PVC clone without a recorded clone type.
+// Imports (http, registry, upload, blank) never reach the service.
+var WhenDVCloneStrategy = admit.CELAnd(
+	admit.CELHasField(admit.CELObject, "spec.source.pvc"),
+	"!"+admit.CELHasAnnotation(admit.CELObject, harvester.AnnCDICloneType),
+)
+
+// WhenDVImmediateBind is when DV-M2 can act: a DataVolume owned by an image (Harvester's
+// image controller makes the image its owner) that does not ask for a binding mode yet.
+var WhenDVImmediateBind = admit.CELAnd(
+	admit.CELOwnedBy(admit.CELObject, harvester.ImageGVR.Group, harvester.KindImage),
+	"!"+admit.CELHasAnnotation(admit.CELObject, harvester.AnnCDIImmediateBinding),
 )
 
 // DataVolume runs DV-M1 and DV-M2 on a DataVolume CREATE.
@@ -36,7 +52,7 @@ func DataVolume(env *admit.Env, req *admit.Request) (res admit.Result) {
 	// class it must ask for immediate binding or it never fills.
 	_, asked := dv.Annotations[harvester.AnnCDIImmediateBinding]
 	wffc := cp.Class.VolumeBindingMode != nil && *cp.Class.VolumeBindingMode == storagev1.VolumeBindingWaitForFirstConsumer
-	if wffc && !asked && goldenDataVolume(env, req, &dv) {
+	if wffc && !asked && goldenDataVolume(&dv) {
 		res.SetAnnotation(RuleDVImmediateBind, dv.Annotations, harvester.AnnCDIImmediateBinding, "true")
 	}
 	return res
@@ -61,17 +77,9 @@ func dataVolumeClass(env *admit.Env, spec *cdiv1.DataVolumeSpec) string {
 	return ""
 }
 
-// goldenDataVolume: owned by an image, or named like a cdi image of its namespace.
-func goldenDataVolume(env *admit.Env, req *admit.Request, dv *cdiv1.DataVolume) bool {
-	for _, o := range dv.OwnerReferences {
-		if harvester.IsImageOwner(o) {
-			return true
-		}
-	}
-	name := dv.Name
-	if name == "" {
-		name = req.Name
-	}
-	img, ok := env.View.Image(req.Namespace, name)
-	return ok && img.Spec.Backend == harvester.BackendCDI
+// goldenDataVolume: owned by an image, as Harvester's image controller makes the image's
+// DataVolume. A DataVolume merely named like an image is not asked about (WhenDVImmediateBind):
+// the image controller would create the image's own DataVolume under that name.
+func goldenDataVolume(dv *cdiv1.DataVolume) bool {
+	return slices.ContainsFunc(dv.OwnerReferences, harvester.IsImageOwner)
 }

@@ -21,6 +21,16 @@ type imageRequest struct {
 	Spec     *harvester.ImageSpec `json:"spec"`
 }
 
+// WhenImageStorageClass is when IMG-M1 can act: the annotation or the spec lacks a class.
+var WhenImageStorageClass = admit.CELOr(
+	admit.CELAnnotation(admit.CELObject, harvester.AnnStorageClassName)+" == ''",
+	admit.CELField(admit.CELObject, "spec.targetStorageClassName", "''")+" == ''",
+)
+
+// WhenImageBackend is when IMG-M2 can act: the backend is not cdi already (cdi is never
+// changed: it is valid on every class).
+var WhenImageBackend = admit.CELField(admit.CELObject, "spec.backend", "''") + " != " + admit.CELString(harvester.BackendCDI)
+
 // Image runs IMG-M1 and IMG-M2 on a VirtualMachineImage CREATE.
 func Image(env *admit.Env, req *admit.Request) (res admit.Result) {
 	if req.Operation != admit.Create {

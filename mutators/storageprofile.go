@@ -1,6 +1,8 @@
 package mutators
 
 import (
+	"reflect"
+
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/utils/ptr"
 
@@ -20,12 +22,38 @@ type storageProfileRequest struct {
 	} `json:"spec"`
 }
 
-// StorageProfile runs SP-M1 on a StorageProfile CREATE or UPDATE. A value an administrator
-// set is never overwritten; only unset (absent or empty) fields are filled.
+// WhenStorageProfile is when SP-M1 acts: a field it fills is unset in a new profile, or in
+// an update that changes the spec (as Harvester's storage class controller does when it
+// clears a field). CDI writes a profile's status through the status subresource, which
+// this webhook does not register, and its label updates leave the spec as it was: neither
+// reaches the service. A profile that was stored with unset fields before this webhook
+// was installed is filled at its next spec change (storage-webhook audit reports it).
+var WhenStorageProfile = admit.CELAnd(
+	admit.CELOld+" == null || "+admit.CELField(admit.CELObject, "spec", "{}")+" != "+admit.CELField(admit.CELOld, "spec", "{}"),
+	admit.CELOr(
+		admit.CELField(admit.CELObject, "spec.cloneStrategy", "''")+" == ''",
+		admit.CELField(admit.CELObject, "spec.snapshotClass", "''")+" == ''",
+	),
+)
+
+// StorageProfile runs SP-M1 on a StorageProfile CREATE, or an UPDATE that changes the spec.
+// A value an administrator set is never overwritten; only unset (absent or empty) fields
+// are filled.
 func StorageProfile(env *admit.Env, req *admit.Request) (res admit.Result) {
 	var sp storageProfileRequest
 	if !res.Decode("StorageProfile", req.Object, &sp) {
 		return res
+	}
+	if req.Operation == admit.Update {
+		var spec, oldSpec struct {
+			Spec any `json:"spec"`
+		}
+		if !res.Decode("StorageProfile", req.Object, &spec) || !res.Decode("old StorageProfile", req.OldObject, &oldSpec) {
+			return res
+		}
+		if reflect.DeepEqual(spec.Spec, oldSpec.Spec) {
+			return res
+		}
 	}
 	name := sp.Metadata.Name
 	if name == "" {

@@ -13,6 +13,22 @@ const (
 	RuleDVImageDelete = "DV-V2"
 )
 
+// WhenDVCloneSize is when DV-V1 can deny or warn: a PVC clone that requests a size (a
+// clone without one is sized from its source by CDI).
+var WhenDVCloneSize = admit.CELAnd(
+	admit.CELHasField(admit.CELObject, "spec.source.pvc"),
+	admit.CELOr(admit.CELHasField(admit.CELObject, "spec.storage.resources.requests.storage"),
+		admit.CELHasField(admit.CELObject, "spec.pvc.resources.requests.storage")),
+)
+
+// WhenDVImageDelete is when DV-V2 can deny: an unprivileged user deletes a DataVolume owned
+// by an image. Deletes of every other DataVolume never wait on the service.
+var WhenDVImageDelete = admit.CELAnd(
+	admit.CELUserNotIn(admit.DefaultPrivilegedUsers),
+	admit.CELOld+" != null",
+	admit.CELOwnedBy(admit.CELOld, harvester.ImageGVR.Group, harvester.KindImage),
+)
+
 // DataVolume runs DV-V1 on CREATE and DV-V2 on DELETE.
 func DataVolume(env *admit.Env, req *admit.Request) (res admit.Result) {
 	var dv cdiv1.DataVolume

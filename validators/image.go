@@ -60,9 +60,12 @@ func imageClass(env *admit.Env, res *admit.Result, name string, img *harvester.V
 		res.Deny(RuleImageClassExists, "image %s: storage class %q does not exist: create it first or name an existing class", name, class)
 		return
 	}
-	if img.Spec.Backend == harvester.BackendCDI && cp.Profile.Backend == harvester.BackendBackingImage {
-		res.Deny(RuleImageBackend, "image %s: spec.backend %q is not supported by storage class %q (profile %s keeps images as Longhorn backing images): use backend %q or a class of another provider",
-			name, img.Spec.Backend, class, cp.Profile.Name, harvester.BackendBackingImage)
+	// Backend cdi is valid on every class: CDI can fill a PVC of any class, and Harvester
+	// itself makes cdi images on the Longhorn v1 class longhorn-static (its upgrade images).
+	// Only a backing image on a class that cannot hold one is refused.
+	if img.Spec.Backend == harvester.BackendBackingImage && cp.Profile.Backend != harvester.BackendBackingImage {
+		res.Deny(RuleImageBackend, "image %s: spec.backend %q is not supported by storage class %q (provisioner %s, profile %s keeps images as CDI volumes, not Longhorn v1 backing images): use backend %q, or a Longhorn v1 class for a backing image",
+			name, img.Spec.Backend, class, cp.Class.Provisioner, cp.Profile.Name, harvester.BackendCDI)
 	}
 }
 
@@ -81,9 +84,12 @@ func imageExport(env *admit.Env, res *admit.Result, name string, img *harvester.
 	}
 	source, sourceKnown := env.Profile(ptr.Deref(pvc.Spec.StorageClassName, ""))
 	target, targetKnown := env.Profile(img.StorageClassName())
-	if sourceKnown && targetKnown && source.Profile.Backend == harvester.BackendCDI && !target.Profile.ExportTarget {
-		res.Deny(RuleImageExport, "image %s: source PVC %s/%s is a CDI volume of class %q (profile %s) and cannot be exported to class %q (profile %s), which takes no CDI volumes: choose a target class of a CDI provider",
-			name, ns, pvcName, source.Class.Name, source.Profile.Name, target.Class.Name, target.Profile.Name)
+	// What cannot take a CDI volume is a Longhorn v1 backing image; a cdi image on the same
+	// class is a PVC that CDI fills, which any class can hold.
+	if sourceKnown && targetKnown && source.Profile.Backend == harvester.BackendCDI &&
+		img.Spec.Backend == harvester.BackendBackingImage && !target.Profile.ExportTarget {
+		res.Deny(RuleImageExport, "image %s: source PVC %s/%s is a CDI volume of class %q (profile %s) and cannot be exported into a backing image on class %q (profile %s): set spec.backend %q to export it to a CDI image on the same class, or choose a target class of a CDI provider",
+			name, ns, pvcName, source.Class.Name, source.Profile.Name, target.Class.Name, target.Profile.Name, harvester.BackendCDI)
 	}
 	bothV1 := sourceKnown && targetKnown &&
 		source.Profile.Backend == harvester.BackendBackingImage && target.Profile.Backend == harvester.BackendBackingImage
@@ -94,6 +100,19 @@ func imageExport(env *admit.Env, res *admit.Result, name string, img *harvester.
 		res.Deny(RuleImageExport, "image %s: source PVC %s/%s is mounted by running pod(s) %s: stop the VM or workload that uses it, then export",
 			name, ns, pvcName, strings.Join(pods, ", "))
 	}
+}
+
+// WhenImageImmutable is when IMG-V4 can deny: an update that changes a field it guards.
+// Harvester's image controller writes the whole image (the CRD has no status subresource)
+// every second of an import; those writes change none of them and never reach the service.
+var WhenImageImmutable = admit.CELOr(
+	admit.CELAnnotation(admit.CELObject, harvester.AnnStorageClassName)+" != "+admit.CELAnnotation(admit.CELOld, harvester.AnnStorageClassName),
+	specChanged("targetStorageClassName"), specChanged("backend"), specChanged("sourceType"),
+	specChanged("url"), specChanged("pvcName"), specChanged("pvcNamespace"),
+)
+
+func specChanged(field string) string {
+	return admit.CELField(admit.CELObject, "spec."+field, "''") + " != " + admit.CELField(admit.CELOld, "spec."+field, "''")
 }
 
 // imageImmutable is IMG-V4: once set, these fields never change. The storage class is set

@@ -16,6 +16,36 @@ const (
 	RulePVCImageSize    = "PVC-V3"
 )
 
+// WhenPVCGoldenMark is when PVC-V1 can deny: an update of a marked PVC that removes or
+// changes the mark. Binding, resizing and finalizer updates of golden PVCs never reach the
+// service.
+var WhenPVCGoldenMark = admit.CELAnd(
+	admit.CELAnnotation(admit.CELOld, harvester.AnnGoldenImage)+" == 'true'",
+	admit.CELAnnotation(admit.CELObject, harvester.AnnGoldenImage)+" != 'true'",
+)
+
+// WhenPVCGoldenDelete is when PVC-V2 can deny: an unprivileged user deletes a PVC that is
+// not Lost and is marked golden or is the target of the DataVolume of its name (an image's
+// golden PVC is both). Deleting a plain PVC, or any PVC as the garbage collector or the
+// namespace controller, never waits on the service. An API server that sends no old object
+// on DELETE (none does since Kubernetes 1.15) is asked every time.
+var WhenPVCGoldenDelete = admit.CELAnd(
+	admit.CELUserNotIn(admit.DefaultPrivilegedUsers),
+	admit.CELOr(
+		admit.CELOld+" == null",
+		admit.CELAnd(
+			admit.CELField(admit.CELOld, "status.phase", "''")+" != 'Lost'",
+			admit.CELOr(
+				admit.CELAnnotation(admit.CELOld, harvester.AnnGoldenImage)+" == 'true'",
+				admit.CELOwnedByNamesake(admit.CELOld, harvester.CDIGroup, harvester.KindDataVolume),
+			),
+		),
+	),
+)
+
+// WhenPVCImageSize is when PVC-V3 can deny or warn: the PVC has an image reference.
+var WhenPVCImageSize = admit.CELHasAnnotation(admit.CELObject, harvester.AnnImageID)
+
 // PVC runs PVC-V1..PVC-V3 on a PersistentVolumeClaim CREATE, UPDATE or DELETE.
 func PVC(env *admit.Env, req *admit.Request) (res admit.Result) {
 	var pvc corev1.PersistentVolumeClaim
@@ -48,7 +78,9 @@ func pvcGoldenMark(res *admit.Result, name string, old, pvc *corev1.PersistentVo
 
 // pvcGoldenDelete is PVC-V2: a golden PVC lives as long as its image, unless it is Lost.
 // The old object is the PVC as stored; API servers that omit it on DELETE fall back to the
-// cluster view.
+// cluster view. A PVC counts when it carries the mark or is CDI's target of the DataVolume
+// of its name; an unmarked PVC made by hand under an image's name is not protected, because
+// the API server does not ask about it (WhenPVCGoldenDelete).
 func pvcGoldenDelete(env *admit.Env, res *admit.Result, req *admit.Request) {
 	var pvc corev1.PersistentVolumeClaim
 	if len(req.OldObject) > 0 {
@@ -61,6 +93,9 @@ func pvcGoldenDelete(env *admit.Env, res *admit.Result, req *admit.Request) {
 		return
 	}
 	marked := pvc.Annotations[harvester.AnnGoldenImage] == "true"
+	if !marked && !harvester.IsDataVolumeTarget(&pvc.ObjectMeta, req.Name) {
+		return
+	}
 	img, golden := env.GoldenImage(req.Namespace, req.Name, &marked)
 	if !golden || pvc.Status.Phase == corev1.ClaimLost || env.IsPrivileged(req) {
 		return

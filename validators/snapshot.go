@@ -28,6 +28,10 @@ type volumeSnapshot struct {
 	} `json:"spec"`
 }
 
+// WhenVolumeSnapshot is when VS-V1 can deny or warn: a snapshot of a PVC (a snapshot of a
+// pre-provisioned content has none to check).
+var WhenVolumeSnapshot = admit.CELHasField(admit.CELObject, "spec.source.persistentVolumeClaimName")
+
 // VolumeSnapshot runs VS-V1 on a VolumeSnapshot CREATE: the source PVC's profile must allow
 // volume snapshots. A snapshot of a pre-provisioned content has no source PVC to check.
 func VolumeSnapshot(env *admit.Env, req *admit.Request) (res admit.Result) {

@@ -20,15 +20,32 @@ const (
 // maxListed bounds the names a denial lists; the total is always given.
 const maxListed = 10
 
-// StorageClass runs SC-V1 on CREATE and UPDATE, SC-V2 on DELETE.
+// WhenStorageClassCloneStrategy is when SC-V1 can deny: a class created with the
+// clone-strategy annotation, or an update that sets or changes it.
+var WhenStorageClassCloneStrategy = admit.CELAnd(
+	admit.CELHasAnnotation(admit.CELObject, harvester.AnnCDIClassCloneStrategy),
+	admit.CELOld+" == null || "+admit.CELAnnotation(admit.CELObject, harvester.AnnCDIClassCloneStrategy)+" != "+
+		admit.CELAnnotation(admit.CELOld, harvester.AnnCDIClassCloneStrategy),
+)
+
+// StorageClass runs SC-V1 on CREATE and UPDATE, SC-V2 on DELETE. On UPDATE, SC-V1 checks the
+// annotation only when the update sets or changes it: a class admitted before this webhook
+// is never blocked by a value it already had.
 func StorageClass(env *admit.Env, req *admit.Request) (res admit.Result) {
 	switch req.Operation {
 	case admit.Create, admit.Update:
-		var sc storagev1.StorageClass
+		var sc, old storagev1.StorageClass
 		if !res.Decode("StorageClass", req.Object, &sc) {
 			return res
 		}
-		if v, ok := sc.Annotations[harvester.AnnCDIClassCloneStrategy]; ok && !slices.Contains(providers.CloneStrategies, v) {
+		if req.Operation == admit.Update && !res.Decode("old StorageClass", req.OldObject, &old) {
+			return res
+		}
+		v, ok := sc.Annotations[harvester.AnnCDIClassCloneStrategy]
+		if was, had := old.Annotations[harvester.AnnCDIClassCloneStrategy]; ok && had && was == v {
+			return res
+		}
+		if ok && !slices.Contains(providers.CloneStrategies, v) {
 			res.Deny(RuleStorageClassCloneStrategy, "StorageClass %s: annotation %s is %q, which CDI does not know: use one of %s",
 				admit.ObjectName(req, sc.Name, sc.GenerateName), harvester.AnnCDIClassCloneStrategy, v, strings.Join(providers.CloneStrategies, ", "))
 		}

@@ -44,6 +44,37 @@ func VirtualMachine(env *admit.Env, req *admit.Request) (res admit.Result) {
 	return res
 }
 
+// The When conditions of VM-V1 and VM-V2 let through only a VM that is not being deleted
+// and whose create or update brings what the rule reads: a changed volumeClaimTemplates
+// annotation, changed dataVolumeTemplates among which one clones a PVC, changed volumes
+// among which one is a PVC or DataVolume, changed hotplug requests among which one adds a
+// PVC or DataVolume. KubeVirt's status updates, starts and stops (runStrategy, state change
+// requests), migrations and finalizer updates change none of these and never reach the
+// service. Lists are compared whole (cheap for the API server, and a superset of what the
+// rules check: they look at what was added or changed).
+var (
+	WhenVMDiskSize = admit.CELAnd(notDeleting, admit.CELOr(
+		admit.CELAnnotation(admit.CELObject, harvester.AnnVolumeClaimTemplates)+" != "+
+			admit.OldOr(admit.CELAnnotation(admit.CELOld, harvester.AnnVolumeClaimTemplates), "''"),
+		changedWith("spec.dataVolumeTemplates", "x.?spec.?source.?pvc.hasValue()"),
+	))
+	WhenVMGoldenVolumes = admit.CELAnd(notDeleting,
+		admit.CELLabel(admit.CELObject, harvester.LabelImported)+" != 'true'",
+		admit.CELOr(
+			changedWith("spec.template.spec.volumes", "has(x.persistentVolumeClaim) || has(x.dataVolume)"),
+			changedWith("status.volumeRequests", "x.?addVolumeOptions.?volumeSource.?persistentVolumeClaim.hasValue() || x.?addVolumeOptions.?volumeSource.?dataVolume.hasValue()"),
+		))
+	notDeleting = "!has(" + admit.CELObject + ".metadata.deletionTimestamp)"
+)
+
+// changedWith is CEL for: the list at path differs from the old object's (or there is no
+// old object) and one of its items x satisfies item.
+func changedWith(path, item string) string {
+	list := admit.CELField(admit.CELObject, path, "[]")
+	return admit.CELAnd(list+".exists(x, "+item+")",
+		admit.CELOld+" == null || "+list+" != "+admit.CELField(admit.CELOld, path, "[]"))
+}
+
 // virtualMachine is a KubeVirt VirtualMachine reduced to what VM-V1 and VM-V2 read.
 // Decoding the whole kubevirt type (domain, devices, resources, ...) costs several times as
 // much, and would deny a VM over a field no rule reads; the API server's schema checks those.

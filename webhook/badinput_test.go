@@ -153,7 +153,8 @@ func TestBadInputTable(t *testing.T) {
 		// image reference and no storage request, so PVC-V3 sees a request of 0.
 		{name: "object-pod-as-pvc", status: 200, code: 403, rules: []string{"PVC-V3"},
 			text: []string{"[PVC-V3] PVC default/disk-a requests 0 (0 bytes), less than 10Gi (10737418240 bytes), the minimum size of image default/image-debian12"}},
-		// ... and a Pod named like a cdi image gets PVC-M1's golden mark.
+		// ... and a Pod named like a cdi image, owned by the DataVolume of its name, gets
+		// PVC-M1's golden mark.
 		{name: "object-pod-as-pvc-mutate", path: pvcMutate, status: 200, allowed: true, mutatedBy: []string{"PVC-M1"},
 			patch: `[{"op":"add","path":"/metadata/annotations","value":{"harvesterhci.io/goldenImage":"true"}}]`},
 		// sigs.k8s.io/json decodes duplicate keys like encoding/json: a repeated scalar or

@@ -50,13 +50,13 @@ func TestConfigurationsCoverEveryHook(t *testing.T) {
 	paths := map[string]bool{}
 	for _, w := range m.Webhooks {
 		paths[*w.ClientConfig.Service.Path] = true
-		if w.FailurePolicy == nil || *w.SideEffects != "None" || *w.TimeoutSeconds != 5 || w.AdmissionReviewVersions[0] != "v1" || *w.MatchPolicy != "Equivalent" {
+		if w.FailurePolicy == nil || *w.SideEffects != "None" || *w.TimeoutSeconds != TimeoutSeconds[*w.FailurePolicy] || w.AdmissionReviewVersions[0] != "v1" || *w.MatchPolicy != "Equivalent" {
 			t.Errorf("%s: %+v", w.Name, w)
 		}
 	}
 	for _, w := range v.Webhooks {
 		paths[*w.ClientConfig.Service.Path] = true
-		if w.FailurePolicy == nil || *w.SideEffects != "None" || *w.TimeoutSeconds != 5 || w.AdmissionReviewVersions[0] != "v1" || *w.MatchPolicy != "Equivalent" {
+		if w.FailurePolicy == nil || *w.SideEffects != "None" || *w.TimeoutSeconds != TimeoutSeconds[*w.FailurePolicy] || w.AdmissionReviewVersions[0] != "v1" || *w.MatchPolicy != "Equivalent" {
 			t.Errorf("%s: %+v", w.Name, w)
 		}
 	}

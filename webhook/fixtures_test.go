@@ -18,7 +18,6 @@ import (
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/cluster"
-	"github.com/hcistorage/storage-webhook/providers"
 	"github.com/hcistorage/storage-webhook/webhook"
 )
 
@@ -53,8 +52,7 @@ func testHandler(t testing.TB) *webhook.Handler {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &admit.Env{View: view, Providers: providers.NewStatic(providers.Builtins()),
-		Privileged: map[string]bool{admit.DefaultPrivilegedUsers[0]: true, admit.DefaultPrivilegedUsers[1]: true}}
+	env := benchEnv(view)
 	log := logrus.New()
 	log.SetOutput(io.Discard)
 	return &webhook.Handler{Hooks: webhook.Hooks(env), Log: log}

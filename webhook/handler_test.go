@@ -22,7 +22,8 @@ const pvcReview = `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview",
  "kind":{"group":"","version":"v1","kind":"PersistentVolumeClaim"},
  "resource":{"group":"","version":"v1","resource":"persistentvolumeclaims"},
  "namespace":"default","name":"x","operation":"CREATE","userInfo":{"username":"alice"},
- "object":{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"x","namespace":"default"}}}}`
+ "object":{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"x","namespace":"default",
+  "ownerReferences":[{"apiVersion":"cdi.kubevirt.io/v1beta1","kind":"DataVolume","name":"x","uid":"u-dv","controller":true}]}}}}`
 
 // TestHandlerRefusesBadEnvelopes: every request that is not a usable AdmissionReview gets a
 // precise 4xx status and a message, never a crash or an allow.
@@ -113,7 +114,7 @@ func TestHandlerRecoversRulePanic(t *testing.T) {
 // TestHandlerDryRunAnswersTheSame: dryRun does not change the answer.
 func TestHandlerDryRunAnswersTheSame(t *testing.T) {
 	mux := testHandler(t).Mux()
-	review := strings.Replace(pvcReview, `"name":"x"`, `"name":"image-debian12"`, 2)
+	review := strings.ReplaceAll(pvcReview, `"name":"x"`, `"name":"image-debian12"`)
 	dry := strings.Replace(review, `"operation":"CREATE"`, `"operation":"CREATE","dryRun":true`, 1)
 	a := post(t, mux, "/mutate/persistentvolumeclaims", review)
 	b := post(t, mux, "/mutate/persistentvolumeclaims", dry)
@@ -135,7 +136,7 @@ func TestHookServesThroughKubewebhook(t *testing.T) {
 		}
 	}
 	kh := kwhhttp.MustHandlerFor(kwhhttp.HandlerConfig{Webhook: hook})
-	review := strings.Replace(pvcReview, `"name":"x"`, `"name":"image-debian12"`, 2)
+	review := strings.ReplaceAll(pvcReview, `"name":"x"`, `"name":"image-debian12"`)
 	rec := post(t, kh, "/", review)
 	var out admissionv1.AdmissionReview
 	if err := json.Unmarshal(rec.Body.Bytes(), &out); err != nil || out.Response == nil {

@@ -5,6 +5,7 @@ package webhook
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
@@ -24,6 +25,11 @@ type Rule struct {
 	Webhook    string // "mutating" or "validating"
 	Operations []admit.Operation
 	Summary    string
+	// When is a CEL expression (SPEC §5.9) that holds for every request of Operations the
+	// rule can deny, warn about or mutate; "" is every such request. It lives next to the
+	// rule's code; the webhook's matchCondition is the disjunction over its rules, so the
+	// API server calls this service only when some rule can act.
+	When string
 }
 
 // Route is one resource the webhook serves.
@@ -39,11 +45,7 @@ type Route struct {
 	// MutateFailure and ValidateFailure are the webhooks' failurePolicy: what the API
 	// server does when this service cannot answer (deploy/README.md explains each choice).
 	MutateFailure, ValidateFailure admissionregistrationv1.FailurePolicyType
-	// ValidateWhen, when set, is a CEL matchCondition of the validating webhook: the API
-	// server calls it only for requests where the expression is true. It must hold for
-	// every request a rule of the route could deny or warn about.
-	ValidateWhen string
-	Rules        []Rule
+	Rules                          []Rule
 }
 
 var (
@@ -81,34 +83,27 @@ func Routes() []Route {
 			Mutate:       mutators.Image, MutateOps: create, MutateFailure: fail,
 			Validate: validators.Image, ValidateOps: createUpdate, ValidateFailure: fail,
 			Rules: []Rule{
-				{mutators.RuleImageStorageClass, "mutating", create, "fill the image storage class (annotation and spec.targetStorageClassName) from each other or the default StorageClass; deny when there is none"},
-				{mutators.RuleImageBackend, "mutating", create, "set spec.backend from the class's profile; change a defaulted backingimage to cdi with a warning"},
-				{validators.RuleImageClassesAgree, "validating", create, "deny when the annotation and spec.targetStorageClassName differ"},
-				{validators.RuleImageClassExists, "validating", create, "deny when the image storage class does not exist"},
-				{validators.RuleImageBackend, "validating", create, "deny backend cdi on a class whose profile keeps backing images"},
-				{validators.RuleImageImmutable, "validating", update, "deny changes to the storage class, backend, sourceType, url, pvcName and pvcNamespace once set"},
-				{validators.RuleImageExport, "validating", create, "export-from-volume: the source PVC must exist, a CDI volume cannot go to a Longhorn v1 class, and the PVC must not be in use by a running pod"},
+				{mutators.RuleImageStorageClass, "mutating", create, "fill the image storage class (annotation and spec.targetStorageClassName) from each other or the default StorageClass; deny when there is none", mutators.WhenImageStorageClass},
+				{mutators.RuleImageBackend, "mutating", create, "set spec.backend from the class's profile; change a defaulted backingimage to cdi with a warning", mutators.WhenImageBackend},
+				{validators.RuleImageClassesAgree, "validating", create, "deny when the annotation and spec.targetStorageClassName differ", ""},
+				{validators.RuleImageClassExists, "validating", create, "deny when the image storage class does not exist", ""},
+				{validators.RuleImageBackend, "validating", create, "deny backend backingimage on a class whose profile keeps CDI volumes; cdi is valid on every class", ""},
+				{validators.RuleImageImmutable, "validating", update, "deny changes to the storage class, backend, sourceType, url, pvcName and pvcNamespace once set", validators.WhenImageImmutable},
+				{validators.RuleImageExport, "validating", create, "export-from-volume: the source PVC must exist, a CDI volume cannot become a Longhorn v1 backing image, and the PVC must not be in use by a running pod", ""},
 			},
 		},
 		{
 			Version: "v1", Resource: "persistentvolumeclaims", Kind: "PersistentVolumeClaim", Namespaced: true,
 			SubResources: []string{""},
-			// The mark is defence in depth (PVC-V2 also protects an unmarked PVC named like a
-			// cdi image), and failing every PVC create while the service is down costs more.
+			// The mark is defence in depth (PVC-V2 also protects CDI's unmarked target PVC of
+			// an image's DataVolume), and failing PVC creates while the service is down costs more.
 			Mutate: mutators.PVC, MutateOps: create, MutateFailure: ignore,
 			Validate: validators.PVC, ValidateOps: all, ValidateFailure: fail,
-			// Most PVCs are plain: PVC-V3 reads only PVCs with an image reference, PVC-V1 only
-			// updates of a marked PVC, so the API server skips the call (and its latency, and
-			// its failurePolicy) for every other CREATE and UPDATE. DELETE always asks: an
-			// unmarked PVC can be golden by its name (PVC-V2).
-			ValidateWhen: `request.operation == 'DELETE' || ` +
-				`(request.operation == 'CREATE' && has(object.metadata.annotations) && '` + harvester.AnnImageID + `' in object.metadata.annotations) || ` +
-				`(request.operation == 'UPDATE' && has(oldObject.metadata.annotations) && '` + harvester.AnnGoldenImage + `' in oldObject.metadata.annotations && oldObject.metadata.annotations['` + harvester.AnnGoldenImage + `'] == 'true')`,
 			Rules: []Rule{
-				{mutators.RulePVCGolden, "mutating", create, "mark the PVC named like a cdi image with harvesterhci.io/goldenImage: \"true\""},
-				{validators.RulePVCGoldenMark, "validating", update, "deny removing or changing the golden annotation"},
-				{validators.RulePVCGoldenDelete, "validating", del, "deny deleting a golden PVC while its image exists and it is not Lost, unless the user is privileged"},
-				{validators.RulePVCImageSize, "validating", create, "deny a PVC with an image reference that requests less than the image minimum size"},
+				{mutators.RulePVCGolden, "mutating", create, "mark CDI's PVC of the DataVolume named like a cdi image with harvesterhci.io/goldenImage: \"true\"", mutators.WhenPVCGolden},
+				{validators.RulePVCGoldenMark, "validating", update, "deny removing or changing the golden annotation", validators.WhenPVCGoldenMark},
+				{validators.RulePVCGoldenDelete, "validating", del, "deny deleting a golden PVC (marked, or CDI's PVC of a cdi image's DataVolume) while its image exists and it is not Lost, unless the user is privileged", validators.WhenPVCGoldenDelete},
+				{validators.RulePVCImageSize, "validating", create, "deny a PVC with an image reference that requests less than the image minimum size", validators.WhenPVCImageSize},
 			},
 		},
 		{
@@ -117,8 +112,8 @@ func Routes() []Route {
 			SubResources: []string{"", "status"},
 			Validate:     validators.VirtualMachine, ValidateOps: createUpdate, ValidateFailure: fail,
 			Rules: []Rule{
-				{validators.RuleVMDiskSize, "validating", createUpdate, "deny a disk from an image (volumeClaimTemplates entry with an image reference, or dataVolumeTemplate cloning a golden PVC) smaller than the image minimum size; deny a volumeClaimTemplates annotation that does not parse"},
-				{validators.RuleVMGoldenVolumes, "validating", createUpdate, "deny a golden PVC as a VM volume or hotplug request (status subresource too); imported VMs are exempt"},
+				{validators.RuleVMDiskSize, "validating", createUpdate, "deny a disk from an image (volumeClaimTemplates entry with an image reference, or dataVolumeTemplate cloning a golden PVC) smaller than the image minimum size; deny a volumeClaimTemplates annotation that does not parse", validators.WhenVMDiskSize},
+				{validators.RuleVMGoldenVolumes, "validating", createUpdate, "deny a golden PVC as a VM volume or hotplug request (status subresource too); imported VMs are exempt", validators.WhenVMGoldenVolumes},
 			},
 		},
 		{
@@ -127,10 +122,10 @@ func Routes() []Route {
 			Mutate:       mutators.DataVolume, MutateOps: create, MutateFailure: fail,
 			Validate: validators.DataVolume, ValidateOps: createDelete, ValidateFailure: fail,
 			Rules: []Rule{
-				{mutators.RuleDVCloneStrategy, "mutating", create, "annotate a PVC clone with cdi.kubevirt.io/cloneType from the target class's profile, unless one is set"},
-				{mutators.RuleDVImmediateBind, "mutating", create, "ask a golden DataVolume on a WaitForFirstConsumer class for immediate binding"},
-				{validators.RuleDVCloneSize, "validating", create, "deny a clone of a golden PVC smaller than the image minimum size"},
-				{validators.RuleDVImageDelete, "validating", del, "deny deleting the DataVolume of an existing image, unless the user is privileged"},
+				{mutators.RuleDVCloneStrategy, "mutating", create, "annotate a PVC clone with cdi.kubevirt.io/cloneType from the target class's profile, unless one is set", mutators.WhenDVCloneStrategy},
+				{mutators.RuleDVImmediateBind, "mutating", create, "ask an image's DataVolume on a WaitForFirstConsumer class for immediate binding", mutators.WhenDVImmediateBind},
+				{validators.RuleDVCloneSize, "validating", create, "deny a clone of a golden PVC smaller than the image minimum size", validators.WhenDVCloneSize},
+				{validators.RuleDVImageDelete, "validating", del, "deny deleting the DataVolume of an existing image, unless the user is privileged", validators.WhenDVImageDelete},
 			},
 		},
 		{
@@ -140,7 +135,7 @@ func Routes() []Route {
 			// class's clone-strategy annotation (SC-M1): a missed default costs little.
 			Mutate: mutators.StorageProfile, MutateOps: createUpdate, MutateFailure: ignore,
 			Rules: []Rule{
-				{mutators.RuleStorageProfile, "mutating", createUpdate, "fill unset spec.cloneStrategy and spec.snapshotClass from the profile of the class of the same name"},
+				{mutators.RuleStorageProfile, "mutating", createUpdate, "fill unset spec.cloneStrategy and spec.snapshotClass from the profile of the class of the same name", mutators.WhenStorageProfile},
 			},
 		},
 		{
@@ -149,9 +144,9 @@ func Routes() []Route {
 			Mutate:       mutators.StorageClass, MutateOps: create, MutateFailure: fail,
 			Validate: validators.StorageClass, ValidateOps: all, ValidateFailure: fail,
 			Rules: []Rule{
-				{mutators.RuleStorageClassDefaults, "mutating", create, "add the profile's cdi.kubevirt.io/clone-strategy annotation and default parameters where absent"},
-				{validators.RuleStorageClassCloneStrategy, "validating", createUpdate, "deny a cdi.kubevirt.io/clone-strategy annotation other than copy, snapshot or csi-clone"},
-				{validators.RuleStorageClassInUse, "validating", del, "deny deleting a class that images use, listing up to 10 and the total"},
+				{mutators.RuleStorageClassDefaults, "mutating", create, "add the profile's cdi.kubevirt.io/clone-strategy annotation and default parameters where absent", ""},
+				{validators.RuleStorageClassCloneStrategy, "validating", createUpdate, "deny a cdi.kubevirt.io/clone-strategy annotation other than copy, snapshot or csi-clone, on create or when an update sets or changes it", validators.WhenStorageClassCloneStrategy},
+				{validators.RuleStorageClassInUse, "validating", del, "deny deleting a class that images use, listing up to 10 and the total", ""},
 			},
 		},
 		{
@@ -159,7 +154,7 @@ func Routes() []Route {
 			SubResources: []string{""},
 			Validate:     validators.VolumeSnapshot, ValidateOps: create, ValidateFailure: fail,
 			Rules: []Rule{
-				{validators.RuleVolumeSnapshot, "validating", create, "deny a snapshot of a PVC whose profile does not allow volume snapshots; warn when the PVC does not exist yet"},
+				{validators.RuleVolumeSnapshot, "validating", create, "deny a snapshot of a PVC whose profile does not allow volume snapshots; warn when the PVC does not exist yet", validators.WhenVolumeSnapshot},
 			},
 		},
 		{
@@ -167,7 +162,7 @@ func Routes() []Route {
 			SubResources: []string{""},
 			Validate:     validators.VirtualMachineBackup, ValidateOps: create, ValidateFailure: fail,
 			Rules: []Rule{
-				{validators.RuleVMBackup, "validating", create, "deny a backup or snapshot of a VM with a PVC volume whose profile does not allow that type"},
+				{validators.RuleVMBackup, "validating", create, "deny a backup or snapshot of a VM with a PVC volume whose profile does not allow that type", ""},
 			},
 		},
 	}
@@ -188,4 +183,60 @@ func RulesTable() string {
 		}
 	}
 	return b.String()
+}
+
+// Condition is the CEL matchCondition of a route's mutating or validating webhook: the
+// disjunction, over the webhook's rules, of "the operation is one of the rule's and its When
+// holds", with rules of the same operations grouped. "" means the webhook is called for every
+// request its operations match.
+func (r *Route) Condition(mutating bool) string {
+	kind, webhookOps := "validating", r.ValidateOps
+	if mutating {
+		kind, webhookOps = "mutating", r.MutateOps
+	}
+	type group struct {
+		ops    []admit.Operation
+		whens  []string
+		always bool // a rule of these operations acts on every request
+	}
+	var groups []*group
+	covered := map[admit.Operation]bool{}
+	for _, rule := range r.Rules {
+		if rule.Webhook != kind {
+			continue
+		}
+		i := slices.IndexFunc(groups, func(g *group) bool { return slices.Equal(g.ops, rule.Operations) })
+		if i < 0 {
+			groups = append(groups, &group{ops: rule.Operations})
+			i = len(groups) - 1
+		}
+		g := groups[i]
+		if rule.When == "" {
+			g.always = true
+			for _, o := range rule.Operations {
+				covered[o] = true
+			}
+		} else if !slices.Contains(g.whens, rule.When) {
+			g.whens = append(g.whens, rule.When)
+		}
+	}
+	if !slices.ContainsFunc(webhookOps, func(o admit.Operation) bool { return !covered[o] }) {
+		return "" // every request the webhook's operations match can be acted on
+	}
+	terms := make([]string, len(groups))
+	for i, g := range groups {
+		ops := make([]string, len(g.ops))
+		for j, op := range g.ops {
+			ops[j] = string(op)
+		}
+		term := "request.operation in " + admit.CELList(ops)
+		if len(ops) == 1 {
+			term = "request.operation == " + admit.CELString(ops[0])
+		}
+		if !g.always {
+			term = admit.CELAnd(term, admit.CELOr(g.whens...))
+		}
+		terms[i] = term
+	}
+	return admit.CELOr(terms...)
 }
