@@ -29,7 +29,7 @@ func CELList(items []string) string {
 	return "[" + strings.Join(quoted, ", ") + "]"
 }
 
-// CELAnnotation is annotation key of obj, ” when absent.
+// CELAnnotation is annotation key of obj, the empty string when absent.
 func CELAnnotation(obj, key string) string {
 	return obj + ".metadata.?annotations[?" + CELString(key) + "].orValue('')"
 }
@@ -39,7 +39,7 @@ func CELHasAnnotation(obj, key string) string {
 	return obj + ".metadata.?annotations[?" + CELString(key) + "].hasValue()"
 }
 
-// CELLabel is label key of obj, ” when absent.
+// CELLabel is label key of obj, the empty string when absent.
 func CELLabel(obj, key string) string {
 	return obj + ".metadata.?labels[?" + CELString(key) + "].orValue('')"
 }
