@@ -24,7 +24,7 @@ func TestLiveCheck(t *testing.T) {
 	img := obj(t, ns, image("live-img", "e2e-live", "cdi"))
 	_ = unstructured.SetNestedField(img.Object, map[string]any{"virtualSize": int64(10 << 30)}, "status")
 	expectCreated(t, img, anyObject)
-	expectCreated(t, obj(t, ns, pvc("live-img", "e2e-live", "10Gi", "")), func(u *unstructured.Unstructured) bool {
+	expectCreated(t, obj(t, ns, cdiPVC("live-img", "e2e-live", "10Gi")), func(u *unstructured.Unstructured) bool {
 		return u.GetAnnotations()["harvesterhci.io/goldenImage"] == "true"
 	})
 

@@ -16,54 +16,6 @@ import (
 	"sigs.k8s.io/yaml"
 )
 
-// TestFailurePolicies stops the webhook and checks what deploy/README.md promises: a
-// request to a Fail webhook is refused by the API server, a request to an Ignore webhook is
-// admitted unmutated. Then the webhook comes back and answers again.
-func TestFailurePolicies(t *testing.T) {
-	ns := newNamespace(t)
-	suite.webhook.stop()
-	defer func() {
-		if err := suite.webhook.start(); err != nil {
-			t.Fatalf("restart webhook: %v", err)
-		}
-	}()
-
-	cases := []struct {
-		name     string
-		manifest string
-		refused  bool
-	}{
-		{"mutate virtualmachineimages is Fail", image("down-image", "e2e-rbd", ""), true},
-		{"validate persistentvolumeclaims is Fail", pvc("down-pvc", "e2e-rbd", "1Gi", "harvesterhci.io/imageId: default/some-image"), true},
-		// The validating matchCondition leaves plain PVCs out, and the mutating webhook is
-		// Ignore: creating an ordinary PVC never depends on this service.
-		{"a plain PVC is created without the webhook", pvc("down-plain", "e2e-rbd", "1Gi", ""), false},
-		{"validate virtualmachines is Fail", "apiVersion: kubevirt.io/v1\nkind: VirtualMachine\nmetadata: {name: down-vm}\nspec: {template: {spec: {domain: {devices: {}}}}}\n", true},
-		{"mutate datavolumes is Fail", "apiVersion: cdi.kubevirt.io/v1beta1\nkind: DataVolume\nmetadata: {name: down-dv}\nspec: {source: {http: {url: http://x/y}}, storage: {storageClassName: e2e-rbd}}\n", true},
-		{"validate volumesnapshots is Fail", "apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshot\nmetadata: {name: down-snap}\nspec: {source: {persistentVolumeClaimName: data-v1}}\n", true},
-		{"validate virtualmachinebackups is Fail", "apiVersion: harvesterhci.io/v1beta1\nkind: VirtualMachineBackup\nmetadata: {name: down-b}\nspec: {source: {name: x}}\n", true},
-		{"mutate storageclasses is Fail", "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: e2e-down}\nprovisioner: nfs.csi.k8s.io\n", true},
-		{"mutate storageprofiles is Ignore", "apiVersion: cdi.kubevirt.io/v1beta1\nkind: StorageProfile\nmetadata: {name: e2e-rbd}\n", false},
-	}
-	for _, c := range cases {
-		t.Run(c.name, func(t *testing.T) {
-			u := obj(t, "", c.manifest)
-			if _, cluster := map[string]bool{"StorageClass": true, "StorageProfile": true}[u.GetKind()]; !cluster {
-				u.SetNamespace(ns)
-			}
-			got, err := create(t, u, true)
-			switch {
-			case c.refused && (err == nil || !strings.Contains(err.Error(), "failed calling webhook")):
-				t.Errorf("want the API server to refuse while the webhook is down, got %v", err)
-			case !c.refused && err != nil:
-				t.Errorf("want an unmutated allow, got %v", err)
-			case !c.refused && (str(got, "spec", "cloneStrategy") != "" || len(got.GetAnnotations()) != 0):
-				t.Errorf("admitted object was mutated: %v", got.Object)
-			}
-		})
-	}
-}
-
 // TestOverlaysServerSideDryRun renders both overlays with the pinned kubectl's kustomize
 // and has the API server accept every object with a server-side dry run.
 func TestOverlaysServerSideDryRun(t *testing.T) {

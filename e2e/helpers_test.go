@@ -3,8 +3,11 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"io"
+	"net/http"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -17,6 +20,10 @@ import (
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/rest"
 	"sigs.k8s.io/yaml"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 )
 
 const gcUser = "system:serviceaccount:kube-system:generic-garbage-collector"
@@ -58,14 +65,104 @@ func client(t *testing.T, kind, namespace, user string) dynamic.ResourceInterfac
 	}
 	dyn := suite.dyn
 	if user != "" {
-		cfg := rest.CopyConfig(suite.cfg)
-		cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
-		dyn = dynamic.NewForConfigOrDie(cfg)
+		dyn = as(user)
 	}
 	if namespace == "" {
 		return dyn.Resource(gvr)
 	}
 	return dyn.Resource(gvr).Namespace(namespace)
+}
+
+// as is a dynamic client that acts as user. A service account user also gets the groups
+// the API server gives service accounts; TestMain lets those act as cluster-admin, as
+// Harvester's account is and as CDI's and KubeVirt's roles nearly are.
+func as(user string) dynamic.Interface {
+	cfg := rest.CopyConfig(suite.cfg)
+	cfg.Impersonate = rest.ImpersonationConfig{UserName: user}
+	if sa, ok := strings.CutPrefix(user, "system:serviceaccount:"); ok {
+		ns, _, _ := strings.Cut(sa, ":")
+		cfg.Impersonate.Groups = []string{"system:serviceaccounts", "system:serviceaccounts:" + ns, "system:authenticated"}
+	}
+	cfg.WarningHandler = suite.warnings
+	return dynamic.NewForConfigOrDie(cfg)
+}
+
+// Request users of the controllers whose writes the tests replay (SPEC §5.4, Harvester's,
+// CDI's and KubeVirt's charts, Kubernetes' controller-manager).
+const (
+	harvesterUser  = "system:serviceaccount:harvester-system:harvester"
+	cdiUser        = "system:serviceaccount:cdi:cdi-sa"
+	virtController = "system:serviceaccount:kubevirt:kubevirt-controller"
+	virtAPI        = "system:serviceaccount:kubevirt:kubevirt-apiserver"
+	pvBinder       = "system:serviceaccount:kube-system:persistent-volume-binder"
+	nsController   = "system:serviceaccount:kube-system:namespace-controller"
+	longhornUser   = "system:serviceaccount:longhorn-system:longhorn-service-account"
+	someUser       = "alice"
+)
+
+// ensure creates a cluster-scoped object unless it exists (the suite shares one cluster).
+func ensure(t *testing.T, u *unstructured.Unstructured) {
+	t.Helper()
+	if _, err := create(t, u, false); err != nil && !isAlreadyExists(err) {
+		t.Fatal(err)
+	}
+}
+
+// scrape reads a Prometheus text exposition: from the webhook's metrics port, or (url "")
+// from the API server's /metrics.
+func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
+	t.Helper()
+	var body io.Reader
+	if url == "" {
+		raw, err := suite.kube.CoreV1().RESTClient().Get().AbsPath("/metrics").DoRaw(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		body = bytes.NewReader(raw)
+	} else {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body = resp.Body
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return families
+}
+
+// sum adds the counter (or histogram count) samples of a family whose labels include all
+// of match.
+func sum(families map[string]*dto.MetricFamily, name string, match map[string]string) float64 {
+	var total float64
+	f := families[name]
+	if f == nil {
+		return 0
+	}
+	for _, m := range f.Metric {
+		ok := true
+		for k, v := range match {
+			found := false
+			for _, l := range m.Label {
+				found = found || (l.GetName() == k && l.GetValue() == v)
+			}
+			ok = ok && found
+		}
+		if !ok {
+			continue
+		}
+		switch {
+		case m.Counter != nil:
+			total += m.Counter.GetValue()
+		case m.Histogram != nil:
+			total += float64(m.Histogram.GetSampleCount())
+		}
+	}
+	return total
 }
 
 func dryRun(on bool) []string {

@@ -2,11 +2,13 @@
 
 // Package e2e runs the real storage-webhook binary against a real kube-apiserver and etcd
 // (controller-runtime's envtest on binaries built by hack/k8sbins), with the webhook
-// configurations rendered from deploy/ and minimal CRDs from testdata/crds. Run it with
+// configurations rendered from deploy/ and the real upstream CRDs of Harvester, CDI, KubeVirt
+// and the external-snapshotter (testdata/crds/upstream, with their provenance). Run it with
 // `make e2e`; every listener is on 127.0.0.1.
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"net/http"
@@ -18,6 +20,8 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	rbacv1 "k8s.io/api/rbac/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -76,7 +80,7 @@ func run(m *testing.M) int {
 		return 1
 	}
 	suite.env = &envtest.Environment{
-		CRDDirectoryPaths:     []string{"testdata/crds"},
+		CRDDirectoryPaths:     []string{"testdata/crds/upstream", "testdata/crds/minimal"},
 		ErrorIfCRDPathMissing: true,
 		BinaryAssetsDirectory: assets,
 		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{rendered}, LocalServingHost: "127.0.0.1"},
@@ -95,6 +99,17 @@ func run(m *testing.M) int {
 	suite.kube = kubernetes.NewForConfigOrDie(cfg)
 	suite.dyn = dynamic.NewForConfigOrDie(cfg)
 	if suite.kubeconfig, err = writeKubeconfig(suite.cfg, filepath.Join(tmp, "kubeconfig")); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	// Controllers' service accounts, and the user the tests act as, are cluster-admins here:
+	// the tests replay their writes by impersonation, and no operator installs their roles.
+	if _, err := suite.kube.RbacV1().ClusterRoleBindings().Create(context.Background(), &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: "e2e-service-accounts-are-admins"},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "cluster-admin"},
+		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "Group", Name: "system:serviceaccounts"},
+			{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: someUser}},
+	}, metav1.CreateOptions{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}

@@ -10,6 +10,7 @@ import (
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/utils/ptr"
 )
 
 // Storage classes of the run, one per built-in profile; created by TestRules through the
@@ -62,6 +63,15 @@ func image(name, class, backend string) string {
 
 func pvc(name, class, size string, annotations string) string {
 	return "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: " + name + "\n  annotations: {" + annotations + "}\n" +
+		"spec:\n  accessModes: [ReadWriteOnce]\n  storageClassName: " + class + "\n  resources: {requests: {storage: " + size + "}}\n"
+}
+
+// cdiPVC is the PVC CDI creates for the DataVolume of its name (an image's golden PVC when
+// the DataVolume is the image's): owned by that DataVolume, with CDI's labels.
+func cdiPVC(name, class, size string) string {
+	return "apiVersion: v1\nkind: PersistentVolumeClaim\nmetadata:\n  name: " + name + "\n" +
+		"  labels: {app: containerized-data-importer, app.kubernetes.io/component: storage, app.kubernetes.io/managed-by: cdi-controller}\n" +
+		"  ownerReferences: [{apiVersion: cdi.kubevirt.io/v1beta1, kind: DataVolume, name: " + name + ", uid: 0c1d2e3f-0000-4000-8000-0000000000aa, controller: true, blockOwnerDeletion: true}]\n" +
 		"spec:\n  accessModes: [ReadWriteOnce]\n  storageClassName: " + class + "\n  resources: {requests: {storage: " + size + "}}\n"
 }
 
@@ -128,11 +138,13 @@ func TestRules(t *testing.T) {
 			return err
 		})
 	})
-	t.Run("IMG-V3 denies backend cdi on Longhorn v1", func(t *testing.T) {
-		expectDenied(t, "IMG-V3", func(dry bool) error {
-			_, err := create(t, obj(t, ns, image("cdi-on-v1", "e2e-longhorn", "cdi")), dry)
-			return err
-		})
+	// IMG-V3's denial (backingimage on a class of CDI volumes) cannot reach the API server's
+	// validating phase: IMG-M2 changes such a backend to cdi first. Its fixtures show it.
+	t.Run("IMG-V3 admits backend cdi on Longhorn v1, as Harvester's upgrade images use it", func(t *testing.T) {
+		got := expectCreated(t, obj(t, ns, image("cdi-on-v1", "e2e-longhorn", "cdi")), anyObject)
+		if str(got, "spec", "backend") != "cdi" {
+			t.Errorf("image = %v", got.Object)
+		}
 	})
 	t.Run("IMG-V4 denies changing the url and allows changing the display name", func(t *testing.T) {
 		img := get(t, "VirtualMachineImage", ns, "on-rbd")
@@ -155,7 +167,7 @@ func TestRules(t *testing.T) {
 	}
 
 	t.Run("PVC-M1 marks the golden PVC", func(t *testing.T) {
-		expectCreated(t, obj(t, ns, pvc("golden", "e2e-rbd", "10Gi", "")), func(u *unstructured.Unstructured) bool {
+		expectCreated(t, obj(t, ns, cdiPVC("golden", "e2e-rbd", "10Gi")), func(u *unstructured.Unstructured) bool {
 			return u.GetAnnotations()["harvesterhci.io/goldenImage"] == "true"
 		})
 		if other, err := create(t, obj(t, ns, pvc("prime-1234", "e2e-rbd", "10Gi", "")), false); err != nil || len(other.GetAnnotations()) != 0 {
@@ -224,7 +236,7 @@ func TestRules(t *testing.T) {
 			t.Errorf("imported VM: %v", err)
 		}
 		cur := get(t, "VirtualMachine", ns, "vm-ok")
-		req := map[string]any{"addVolumeOptions": map[string]any{"name": "hot", "disk": map[string]any{"disk": map[string]any{"bus": "scsi"}},
+		req := map[string]any{"addVolumeOptions": map[string]any{"name": "hot", "disk": map[string]any{"name": "hot", "disk": map[string]any{"bus": "scsi"}},
 			"volumeSource": map[string]any{"persistentVolumeClaim": map[string]any{"claimName": "golden", "hotpluggable": true}}}}
 		_ = unstructured.SetNestedSlice(cur.Object, []any{req}, "status", "volumeRequests")
 		expectDenied(t, "VM-V2", func(dry bool) error {
@@ -244,11 +256,13 @@ func TestRules(t *testing.T) {
 		if _, asked := got.GetAnnotations()["cdi.kubevirt.io/storage.bind.immediate.requested"]; asked {
 			t.Errorf("a non-golden DataVolume asked for immediate binding: %v", got.GetAnnotations())
 		}
-		if _, err := create(t, obj(t, ns, image("golden-lvm", "e2e-lvm", "cdi")), false); err != nil {
+		lvmImg, err := create(t, obj(t, ns, image("golden-lvm", "e2e-lvm", "cdi")), false)
+		if err != nil {
 			t.Fatal(err)
 		}
 		gdv := obj(t, ns, "apiVersion: cdi.kubevirt.io/v1beta1\nkind: DataVolume\nmetadata: {name: golden-lvm}\n"+
 			"spec:\n  source: {http: {url: http://mirror.example/golden-lvm.qcow2}}\n  storage:\n    storageClassName: e2e-lvm\n")
+		gdv.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: "harvesterhci.io/v1beta1", Kind: "VirtualMachineImage", Name: "golden-lvm", UID: lvmImg.GetUID(), BlockOwnerDeletion: ptr.To(true)}})
 		expectCreated(t, gdv, func(u *unstructured.Unstructured) bool {
 			return u.GetAnnotations()["cdi.kubevirt.io/storage.bind.immediate.requested"] == "true"
 		})
@@ -274,7 +288,7 @@ func TestRules(t *testing.T) {
 		}
 	})
 	t.Run("SP-M1 fills the StorageProfile and keeps the administrator's strategy", func(t *testing.T) {
-		got := expectCreated(t, obj(t, "", "apiVersion: cdi.kubevirt.io/v1beta1\nkind: StorageProfile\nmetadata: {name: e2e-lvm}\n"),
+		got := expectCreated(t, obj(t, "", "apiVersion: cdi.kubevirt.io/v1beta1\nkind: StorageProfile\nmetadata: {name: e2e-lvm}\nspec: {}\n"),
 			func(u *unstructured.Unstructured) bool { return str(u, "spec", "cloneStrategy") == "snapshot" })
 		if str(got, "spec", "snapshotClass") != "lvm-snapshot" {
 			t.Errorf("lvm profile = %v", got.Object)
