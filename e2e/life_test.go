@@ -100,13 +100,7 @@ func (w *lifeWorld) must(t *testing.T, user, kind string, call func(dynamic.Reso
 		ns = ""
 	}
 	c := client(t, kind, ns, user)
-	deadline := time.Now().Add(within)
-	for err := call(c); err != nil; err = call(c) {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s as %s: %v", kind, user, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
+	retry(t, func() error { return call(c) })
 }
 
 // lifeOp is one request of the day.
