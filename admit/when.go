@@ -61,16 +61,17 @@ func OldOr(expr, def string) string {
 }
 
 // CELOwnedBy is whether obj has an owner reference of kind in API group group.
-func CELOwnedBy(obj, group, kind string) string {
-	return obj + ".metadata.?ownerReferences.orValue([]).exists(o, o.kind == " + CELString(kind) +
-		" && o.apiVersion.startsWith(" + CELString(group+"/") + "))"
-}
+func CELOwnedBy(obj, group, kind string) string { return celOwner(obj, group, kind, "") }
 
 // CELOwnedByNamesake is whether obj has an owner reference of kind in group with obj's own
 // name (CDI's target PVC is named like, and owned by, its DataVolume).
 func CELOwnedByNamesake(obj, group, kind string) string {
+	return celOwner(obj, group, kind, " && o.name == "+obj+".metadata.?name.orValue('')")
+}
+
+func celOwner(obj, group, kind, also string) string {
 	return obj + ".metadata.?ownerReferences.orValue([]).exists(o, o.kind == " + CELString(kind) +
-		" && o.apiVersion.startsWith(" + CELString(group+"/") + ") && o.name == " + obj + ".metadata.?name.orValue(''))"
+		" && o.apiVersion.startsWith(" + CELString(group+"/") + ")" + also + ")"
 }
 
 // CELUserNotIn is whether the request's user is none of users.

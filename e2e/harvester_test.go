@@ -163,7 +163,9 @@ metadata:
 spec:
   source: {pvc: {namespace: `+ns+`, name: image-lvm}}
   storage: {storageClassName: hv-lvm, resources: {requests: {storage: 10Gi}}}
-`, func(u *unstructured.Unstructured) bool { return u.GetAnnotations()["cdi.kubevirt.io/cloneType"] == "snapshot" })
+`, func(u *unstructured.Unstructured) bool {
+			return u.GetAnnotations()["cdi.kubevirt.io/cloneType"] == "snapshot"
+		})
 	})
 
 	t.Run("the storage class controller sets and clears StorageProfile fields", func(t *testing.T) {

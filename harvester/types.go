@@ -7,6 +7,7 @@
 package harvester
 
 import (
+	"slices"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -111,17 +112,15 @@ const (
 // IsDataVolumeTarget reports whether a PVC named name is the one CDI creates for a
 // DataVolume: CDI names it like the DataVolume and makes the DataVolume its owner.
 func IsDataVolumeTarget(meta *metav1.ObjectMeta, name string) bool {
-	for _, o := range meta.OwnerReferences {
-		group, _, _ := strings.Cut(o.APIVersion, "/")
-		if o.Kind == KindDataVolume && group == CDIGroup && o.Name == name {
-			return true
-		}
-	}
-	return false
+	return slices.ContainsFunc(meta.OwnerReferences, func(o metav1.OwnerReference) bool {
+		return o.Name == name && isOwner(o, CDIGroup, KindDataVolume)
+	})
 }
 
 // IsImageOwner reports whether an owner reference names a VirtualMachineImage.
-func IsImageOwner(ref metav1.OwnerReference) bool {
-	group, _, _ := strings.Cut(ref.APIVersion, "/")
-	return ref.Kind == KindImage && group == ImageGVR.Group
+func IsImageOwner(ref metav1.OwnerReference) bool { return isOwner(ref, ImageGVR.Group, KindImage) }
+
+func isOwner(ref metav1.OwnerReference, group, kind string) bool {
+	g, _, _ := strings.Cut(ref.APIVersion, "/")
+	return ref.Kind == kind && g == group
 }
