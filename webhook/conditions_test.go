@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	admissionv1 "k8s.io/api/admission/v1"
+	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -62,29 +63,26 @@ func newAPIServerMatcher(t *testing.T, conditions bool) *apiServerMatcher {
 		oi:         admission.NewObjectInterfacesFromScheme(runtime.NewScheme()),
 	}
 	mutating, validating := webhook.Configurations(webhook.DefaultRegistration)
-	// The API server defaults an absent selector to {} (everything) when it stores a
-	// configuration; the accessors read an absent one as nothing.
-	everything := func(s **metav1.LabelSelector) {
-		if *s == nil {
-			*s = &metav1.LabelSelector{}
+	// A webhook as the API server stores it: an absent selector is defaulted to {}
+	// (everything; the accessors read an absent one as nothing).
+	asStored := func(ns, obj **metav1.LabelSelector, mc *[]admissionregistrationv1.MatchCondition) {
+		for _, s := range []**metav1.LabelSelector{ns, obj} {
+			if *s == nil {
+				*s = &metav1.LabelSelector{}
+			}
+		}
+		if !conditions {
+			*mc = nil
 		}
 	}
 	for i := range mutating.Webhooks {
 		w := &mutating.Webhooks[i]
-		everything(&w.NamespaceSelector)
-		everything(&w.ObjectSelector)
-		if !conditions {
-			w.MatchConditions = nil
-		}
+		asStored(&w.NamespaceSelector, &w.ObjectSelector, &w.MatchConditions)
 		m.hooks[*w.ClientConfig.Service.Path] = apiwebhook.NewMutatingWebhookAccessor(w.Name, mutating.Name, w)
 	}
 	for i := range validating.Webhooks {
 		w := &validating.Webhooks[i]
-		everything(&w.NamespaceSelector)
-		everything(&w.ObjectSelector)
-		if !conditions {
-			w.MatchConditions = nil
-		}
+		asStored(&w.NamespaceSelector, &w.ObjectSelector, &w.MatchConditions)
 		m.hooks[*w.ClientConfig.Service.Path] = apiwebhook.NewValidatingWebhookAccessor(w.Name, validating.Name, w)
 	}
 	return m
