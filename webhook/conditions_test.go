@@ -1,3 +1,8 @@
+//go:build !fuzzing
+
+// The API server's dispatcher (k8s.io/apiserver) is a large dependency tree: hack/fuzz.sh
+// builds with -tags fuzzing to leave this file out of the instrumented fuzzing build.
+
 package webhook_test
 
 import (
