@@ -68,7 +68,7 @@ deploy-manifests: build
 # End-to-end tests against a real kube-apiserver and etcd (envtest), with the real binary.
 e2e: build
 	@set -e; bins=$$(hack/k8sbins/build.sh); \
-	KUBEBUILDER_ASSETS=$$bins STORAGE_WEBHOOK_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -timeout 15m ./e2e/...
+	KUBEBUILDER_ASSETS=$$bins STORAGE_WEBHOOK_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -parallel 4 -timeout 15m ./e2e/...
 
 # Bounded soak: a mixed stream of every fixture review at a fixed rate for a fixed time,
 # reporting requests, errors, latency and RSS (fails on any error or >10 % RSS growth).

@@ -89,7 +89,7 @@ type Result struct {
 	Denials  []Finding
 	Warnings []Finding
 	Patch    []Op
-	// decoded is the object Decode read last, for SetAnnotation to see whether it has metadata.
+	// decoded is the object Decode read first, for SetAnnotation to see whether it has metadata.
 	decoded []byte
 }
 

@@ -198,13 +198,17 @@ func isQuantity(v any) bool {
 	return false
 }
 
-// Decode decodes raw into obj, or records the denial that says what did not parse.
+// Decode decodes raw into obj, or records the denial that says what did not parse. The
+// first object decoded is the one SetAnnotation patches: every mutator decodes the
+// request's object before the old one.
 func (r *Result) Decode(what string, raw []byte, obj any) bool {
 	if err := Decode(raw, obj); err != nil {
 		r.Deny(RuleDecode, "%s does not parse: %v", what, err)
 		return false
 	}
-	r.decoded = raw
+	if r.decoded == nil {
+		r.decoded = raw
+	}
 	return true
 }
 

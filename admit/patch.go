@@ -51,6 +51,18 @@ func (r *Result) SetAnnotation(rule string, current map[string]string, key, valu
 	r.Patch = append(r.Patch, Op{Op: op, Path: Pointer("metadata", "annotations", key), Value: value, Rule: rule})
 }
 
+// RestoreAnnotations sets again, on an UPDATE, each of keys that the old object had and the
+// update removes (SPEC §5.8: a re-applied manifest without an annotation a mutator added
+// keeps it). An annotation the update sets to another value is left to the validators.
+func (r *Result) RestoreAnnotations(rule string, current, old map[string]string, keys ...string) {
+	for _, key := range keys {
+		was, had := old[key]
+		if _, has := current[key]; had && !has {
+			r.SetAnnotation(rule, current, key, was)
+		}
+	}
+}
+
 // SetField sets a string member of an object that exists (such as /spec): "add" when the
 // current value is empty or absent, "replace" when it changes a value.
 func (r *Result) SetField(rule, current, value string, tokens ...string) {

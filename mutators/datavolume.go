@@ -16,27 +16,42 @@ const (
 	RuleDVImmediateBind = "DV-M2"
 )
 
-// WhenDVCloneStrategy is when DV-M1 can act: a PVC clone without a recorded clone type.
-// Imports (http, registry, upload, blank) never reach the service.
-var WhenDVCloneStrategy = admit.CELAnd(
-	admit.CELHasField(admit.CELObject, "spec.source.pvc"),
-	"!"+admit.CELHasAnnotation(admit.CELObject, harvester.AnnCDICloneType),
+// WhenDVCloneStrategy is when DV-M1 can act: a PVC clone created without a recorded clone
+// type, or an update that drops the recorded one. Imports (http, registry, upload, blank)
+// and CDI's own updates never reach the service.
+var WhenDVCloneStrategy = admit.CELOr(
+	admit.CELAnd(admit.CELOld+" == null", admit.CELHasField(admit.CELObject, "spec.source.pvc"),
+		"!"+admit.CELHasAnnotation(admit.CELObject, harvester.AnnCDICloneType)),
+	dropped(harvester.AnnCDICloneType),
 )
 
 // WhenDVImmediateBind is when DV-M2 can act: a DataVolume owned by an image (Harvester's
-// image controller makes the image its owner) that does not ask for a binding mode yet.
-var WhenDVImmediateBind = admit.CELAnd(
-	admit.CELOwnedBy(admit.CELObject, harvester.ImageGVR.Group, harvester.KindImage),
-	"!"+admit.CELHasAnnotation(admit.CELObject, harvester.AnnCDIImmediateBinding),
+// image controller makes the image its owner) created without asking for a binding mode,
+// or an update that drops the request.
+var WhenDVImmediateBind = admit.CELOr(
+	admit.CELAnd(admit.CELOld+" == null", admit.CELOwnedBy(admit.CELObject, harvester.ImageGVR.Group, harvester.KindImage),
+		"!"+admit.CELHasAnnotation(admit.CELObject, harvester.AnnCDIImmediateBinding)),
+	dropped(harvester.AnnCDIImmediateBinding),
 )
 
-// DataVolume runs DV-M1 and DV-M2 on a DataVolume CREATE.
+// dropped is CEL for: an update removes annotation key.
+func dropped(key string) string {
+	return admit.CELAnd(admit.CELOld+" != null", admit.CELHasAnnotation(admit.CELOld, key), "!"+admit.CELHasAnnotation(admit.CELObject, key))
+}
+
+// DataVolume runs DV-M1 and DV-M2 on a DataVolume CREATE. On UPDATE it sets again an
+// annotation of theirs that the update drops (SPEC §5.8).
 func DataVolume(env *admit.Env, req *admit.Request) (res admit.Result) {
-	if req.Operation != admit.Create {
-		return res
-	}
 	var dv cdiv1.DataVolume
 	if !res.Decode("DataVolume", req.Object, &dv) {
+		return res
+	}
+	if req.Operation == admit.Update {
+		var old metadataOnly
+		if res.Decode("old DataVolume", req.OldObject, &old) {
+			res.RestoreAnnotations(RuleDVCloneStrategy, dv.Annotations, old.Annotations, harvester.AnnCDICloneType)
+			res.RestoreAnnotations(RuleDVImmediateBind, dv.Annotations, old.Annotations, harvester.AnnCDIImmediateBinding)
+		}
 		return res
 	}
 	cp, ok := env.Profile(dataVolumeClass(env, &dv.Spec))

@@ -22,22 +22,31 @@ type imageRequest struct {
 }
 
 // WhenImageStorageClass is when IMG-M1 can act: the annotation or the spec lacks a class.
+// Harvester's own writes carry both, so they never reach the service.
 var WhenImageStorageClass = admit.CELOr(
 	admit.CELAnnotation(admit.CELObject, harvester.AnnStorageClassName)+" == ''",
 	admit.CELField(admit.CELObject, "spec.targetStorageClassName", "''")+" == ''",
 )
 
-// WhenImageBackend is when IMG-M2 can act: the backend is not cdi already (cdi is never
-// changed: it is valid on every class).
-var WhenImageBackend = admit.CELField(admit.CELObject, "spec.backend", "''") + " != " + admit.CELString(harvester.BackendCDI)
+// WhenImageBackend is when IMG-M2 can act: on CREATE a backend that is not cdi already (cdi
+// is never changed: it is valid on every class); on UPDATE a backend the update changes.
+var WhenImageBackend = admit.CELOr(
+	admit.CELOld+" == null && "+admit.CELField(admit.CELObject, "spec.backend", "''")+" != "+admit.CELString(harvester.BackendCDI),
+	admit.CELOld+" != null && "+admit.CELField(admit.CELObject, "spec.backend", "''")+" != "+admit.CELField(admit.CELOld, "spec.backend", "''"),
+)
 
-// Image runs IMG-M1 and IMG-M2 on a VirtualMachineImage CREATE.
+// Image runs IMG-M1 and IMG-M2 on a VirtualMachineImage CREATE, and again on an UPDATE that
+// would undo what they set (SPEC §5.8): a re-applied manifest that lacks the class IMG-M1
+// copied or defaulted, or states the backend IMG-M2 corrected, gets the stored value again,
+// so the re-apply is admitted with nothing to diff. An update that changes a value to
+// something else is left alone for IMG-V4 to deny.
 func Image(env *admit.Env, req *admit.Request) (res admit.Result) {
-	if req.Operation != admit.Create {
+	var img, old imageRequest
+	if !res.Decode("VirtualMachineImage", req.Object, &img) {
 		return res
 	}
-	var img imageRequest
-	if !res.Decode("VirtualMachineImage", req.Object, &img) {
+	update := req.Operation == admit.Update
+	if update && !res.Decode("old VirtualMachineImage", req.OldObject, &old) {
 		return res
 	}
 	name := admit.ObjectName(req, img.Metadata.Name, img.Metadata.GenerateName)
@@ -45,20 +54,28 @@ func Image(env *admit.Env, req *admit.Request) (res admit.Result) {
 		img.Spec = &harvester.ImageSpec{}
 		res.AddObject(RuleImageStorageClass, map[string]any{}, "spec")
 	}
+	if old.Spec == nil {
+		old.Spec = &harvester.ImageSpec{}
+	}
 
-	// IMG-M1: the annotation and spec.targetStorageClassName name the same class; the
-	// cluster's default class when neither does.
+	// IMG-M1: the annotation and spec.targetStorageClassName name the same class; when
+	// neither does, the cluster's default class on CREATE, the image's own class on UPDATE.
 	ann, spec := img.Metadata.Annotations[harvester.AnnStorageClassName], img.Spec.TargetStorageClassName
 	class := ann
 	switch {
 	case ann == "" && spec == "":
-		sc, ok := env.View.DefaultStorageClass()
-		if !ok {
-			res.Deny(RuleImageStorageClass, "image %s: no storage class is given (annotation %s or spec.targetStorageClassName) and the cluster has no default StorageClass: name a class, or mark one with %s: \"true\"",
-				name, harvester.AnnStorageClassName, harvester.AnnIsDefaultClass)
-			return res
+		if class = imageClassOf(&old); !update {
+			sc, ok := env.View.DefaultStorageClass()
+			if !ok {
+				res.Deny(RuleImageStorageClass, "image %s: no storage class is given (annotation %s or spec.targetStorageClassName) and the cluster has no default StorageClass: name a class, or mark one with %s: \"true\"",
+					name, harvester.AnnStorageClassName, harvester.AnnIsDefaultClass)
+				return res
+			}
+			class = sc.Name
 		}
-		class = sc.Name
+		if class == "" {
+			return res // an image that never had a class may get one later (IMG-V4)
+		}
 		res.SetAnnotation(RuleImageStorageClass, img.Metadata.Annotations, harvester.AnnStorageClassName, class)
 		res.SetField(RuleImageStorageClass, spec, class, "spec", "targetStorageClassName")
 	case ann == "":
@@ -73,8 +90,11 @@ func Image(env *admit.Env, req *admit.Request) (res admit.Result) {
 	if !ok {
 		return res
 	}
-	want := cp.Profile.Backend
-	switch backend := img.Spec.Backend; {
+	want, backend := cp.Profile.Backend, img.Spec.Backend
+	if update && (backend == old.Spec.Backend || old.Spec.Backend != want) {
+		return res // unchanged, or a value IMG-M2 did not set: IMG-V4's to judge
+	}
+	switch {
 	case backend == "":
 		res.SetField(RuleImageBackend, backend, want, "spec", "backend")
 	case backend == harvester.BackendBackingImage && want == harvester.BackendCDI:
@@ -83,4 +103,12 @@ func Image(env *admit.Env, req *admit.Request) (res admit.Result) {
 			name, backend, want, class, cp.Class.Provisioner, cp.Profile.Name)
 	}
 	return res
+}
+
+// imageClassOf is an image's class from the decoded request shape.
+func imageClassOf(img *imageRequest) string {
+	if c := img.Metadata.Annotations[harvester.AnnStorageClassName]; c != "" {
+		return c
+	}
+	return img.Spec.TargetStorageClassName
 }

@@ -80,11 +80,11 @@ func Routes() []Route {
 		{
 			Group: harvester.ImageGVR.Group, Version: harvester.ImageGVR.Version, Resource: harvester.ImageGVR.Resource, Kind: "VirtualMachineImage", Namespaced: true,
 			SubResources: []string{""},
-			Mutate:       mutators.Image, MutateOps: create, MutateFailure: fail,
+			Mutate:       mutators.Image, MutateOps: createUpdate, MutateFailure: fail,
 			Validate: validators.Image, ValidateOps: createUpdate, ValidateFailure: fail,
 			Rules: []Rule{
-				{mutators.RuleImageStorageClass, "mutating", create, "fill the image storage class (annotation and spec.targetStorageClassName) from each other or the default StorageClass; deny when there is none", mutators.WhenImageStorageClass},
-				{mutators.RuleImageBackend, "mutating", create, "set spec.backend from the class's profile; change a defaulted backingimage to cdi with a warning", mutators.WhenImageBackend},
+				{mutators.RuleImageStorageClass, "mutating", createUpdate, "fill the image storage class (annotation and spec.targetStorageClassName) from each other or the default StorageClass; deny when there is none; on update, set again what a re-applied manifest lacks", mutators.WhenImageStorageClass},
+				{mutators.RuleImageBackend, "mutating", createUpdate, "set spec.backend from the class's profile; change a defaulted backingimage to cdi with a warning; on update, set again the backend it set", mutators.WhenImageBackend},
 				{validators.RuleImageClassesAgree, "validating", create, "deny when the annotation and spec.targetStorageClassName differ", ""},
 				{validators.RuleImageClassExists, "validating", create, "deny when the image storage class does not exist", ""},
 				{validators.RuleImageBackend, "validating", create, "deny backend backingimage on a class whose profile keeps CDI volumes; cdi is valid on every class", ""},
@@ -97,10 +97,10 @@ func Routes() []Route {
 			SubResources: []string{""},
 			// The mark is defence in depth (PVC-V2 also protects CDI's unmarked target PVC of
 			// an image's DataVolume), and failing PVC creates while the service is down costs more.
-			Mutate: mutators.PVC, MutateOps: create, MutateFailure: ignore,
+			Mutate: mutators.PVC, MutateOps: createUpdate, MutateFailure: ignore,
 			Validate: validators.PVC, ValidateOps: all, ValidateFailure: fail,
 			Rules: []Rule{
-				{mutators.RulePVCGolden, "mutating", create, "mark CDI's PVC of the DataVolume named like a cdi image with harvesterhci.io/goldenImage: \"true\"", mutators.WhenPVCGolden},
+				{mutators.RulePVCGolden, "mutating", createUpdate, "mark CDI's PVC of the DataVolume named like a cdi image with harvesterhci.io/goldenImage: \"true\"; on update, set again a mark the update drops", mutators.WhenPVCGolden},
 				{validators.RulePVCGoldenMark, "validating", update, "deny removing or changing the golden annotation", validators.WhenPVCGoldenMark},
 				{validators.RulePVCGoldenDelete, "validating", del, "deny deleting a golden PVC (marked, or CDI's PVC of a cdi image's DataVolume) while its image exists and it is not Lost, unless the user is privileged", validators.WhenPVCGoldenDelete},
 				{validators.RulePVCImageSize, "validating", create, "deny a PVC with an image reference that requests less than the image minimum size", validators.WhenPVCImageSize},
@@ -119,11 +119,11 @@ func Routes() []Route {
 		{
 			Group: "cdi.kubevirt.io", Version: "v1beta1", Resource: "datavolumes", Kind: "DataVolume", Namespaced: true,
 			SubResources: []string{""},
-			Mutate:       mutators.DataVolume, MutateOps: create, MutateFailure: fail,
+			Mutate:       mutators.DataVolume, MutateOps: createUpdate, MutateFailure: fail,
 			Validate: validators.DataVolume, ValidateOps: createDelete, ValidateFailure: fail,
 			Rules: []Rule{
-				{mutators.RuleDVCloneStrategy, "mutating", create, "annotate a PVC clone with cdi.kubevirt.io/cloneType from the target class's profile, unless one is set", mutators.WhenDVCloneStrategy},
-				{mutators.RuleDVImmediateBind, "mutating", create, "ask an image's DataVolume on a WaitForFirstConsumer class for immediate binding", mutators.WhenDVImmediateBind},
+				{mutators.RuleDVCloneStrategy, "mutating", createUpdate, "annotate a PVC clone with cdi.kubevirt.io/cloneType from the target class's profile, unless one is set; on update, set again one the update drops", mutators.WhenDVCloneStrategy},
+				{mutators.RuleDVImmediateBind, "mutating", createUpdate, "ask an image's DataVolume on a WaitForFirstConsumer class for immediate binding; on update, ask again when the update drops the request", mutators.WhenDVImmediateBind},
 				{validators.RuleDVCloneSize, "validating", create, "deny a clone of a golden PVC smaller than the image minimum size", validators.WhenDVCloneSize},
 				{validators.RuleDVImageDelete, "validating", del, "deny deleting the DataVolume of an existing image, unless the user is privileged", validators.WhenDVImageDelete},
 			},
@@ -141,10 +141,10 @@ func Routes() []Route {
 		{
 			Group: "storage.k8s.io", Version: "v1", Resource: "storageclasses", Kind: "StorageClass",
 			SubResources: []string{""},
-			Mutate:       mutators.StorageClass, MutateOps: create, MutateFailure: fail,
+			Mutate:       mutators.StorageClass, MutateOps: createUpdate, MutateFailure: fail,
 			Validate: validators.StorageClass, ValidateOps: all, ValidateFailure: fail,
 			Rules: []Rule{
-				{mutators.RuleStorageClassDefaults, "mutating", create, "add the profile's cdi.kubevirt.io/clone-strategy annotation and default parameters where absent", ""},
+				{mutators.RuleStorageClassDefaults, "mutating", createUpdate, "add the profile's cdi.kubevirt.io/clone-strategy annotation and default parameters where absent; on update, set again those the update drops", mutators.WhenStorageClassDefaults},
 				{validators.RuleStorageClassCloneStrategy, "validating", createUpdate, "deny a cdi.kubevirt.io/clone-strategy annotation other than copy, snapshot or csi-clone, on create or when an update sets or changes it", validators.WhenStorageClassCloneStrategy},
 				{validators.RuleStorageClassInUse, "validating", del, "deny deleting a class that images use, listing up to 10 and the total", ""},
 			},
