@@ -20,77 +20,80 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apimachinery/pkg/util/sets"
 	"k8s.io/apiserver/pkg/admission"
-	apiwebhook "k8s.io/apiserver/pkg/admission/plugin/webhook"
-	"k8s.io/apiserver/pkg/admission/plugin/webhook/generic"
+	celplugin "k8s.io/apiserver/pkg/admission/plugin/cel"
+	"k8s.io/apiserver/pkg/admission/plugin/webhook/matchconditions"
+	"k8s.io/apiserver/pkg/admission/plugin/webhook/predicates/rules"
 	"k8s.io/apiserver/pkg/authentication/user"
-	webhookutil "k8s.io/apiserver/pkg/util/webhook"
-	"k8s.io/client-go/informers"
-	"k8s.io/client-go/tools/cache"
+	"k8s.io/apiserver/pkg/cel/environment"
 
 	"github.com/hcistorage/storage-webhook/webhook"
 )
 
 // apiServerMatcher answers, with the API server's own code, whether it would call a webhook
-// of deploy/base for a request: k8s.io/apiserver's generic webhook dispatcher decides from
-// the webhook's rules, namespaceSelector, objectSelector and matchConditions (compiled and
-// evaluated by the API server's CEL environment and cost budget).
+// of deploy/base for a request. The webhook's rules go through k8s.io/apiserver's rules
+// matcher and its matchConditions through the API server's CEL compiler, environment and
+// cost budget (the matchconditions package its dispatcher uses); the selectors are the
+// label selectors they are (the dispatcher's own namespace and object matchers need an
+// informer factory and a client, which is most of this test's compile time for nothing).
 type apiServerMatcher struct {
-	dispatcher *generic.Webhook
-	hooks      map[string]apiwebhook.WebhookAccessor // by path
-	namespaces cache.Indexer
-	oi         admission.ObjectInterfaces
+	hooks map[string]*hookMatcher // by path
+}
+
+// hookMatcher is one webhook as the API server's dispatcher sees it.
+type hookMatcher struct {
+	name       string
+	rules      []admissionregistrationv1.RuleWithOperations
+	namespaces labels.Selector
+	objects    labels.Selector
+	conditions matchconditions.Matcher // nil without matchConditions
 }
 
 // newAPIServerMatcher matches against deploy/base's configurations; without conditions, their
 // matchConditions are left out (what the API server would call without the narrowing).
 func newAPIServerMatcher(t *testing.T, conditions bool) *apiServerMatcher {
 	t.Helper()
-	handler := admission.NewHandler(admission.Create, admission.Update, admission.Delete, admission.Connect)
-	// No configuration source and no dispatcher: only ShouldCallHook is used.
-	d, err := generic.NewWebhook(handler, nil,
-		func(informers.SharedInformerFactory, sets.Set[schema.GroupResource]) generic.Source { return nil },
-		func(*webhookutil.ClientManager) generic.Dispatcher { return nil })
+	compiler := celplugin.NewConditionCompiler(environment.MustBaseEnvSet(environment.DefaultCompatibilityVersion()))
+	m := &apiServerMatcher{hooks: map[string]*hookMatcher{}}
+	add := func(name, kind, path string, rules []admissionregistrationv1.RuleWithOperations, ns, obj *metav1.LabelSelector,
+		mcs []admissionregistrationv1.MatchCondition, failure *admissionregistrationv1.FailurePolicyType) {
+		h := &hookMatcher{name: name, rules: rules, namespaces: selector(t, ns), objects: selector(t, obj)}
+		if conditions && len(mcs) > 0 {
+			exprs := make([]celplugin.ExpressionAccessor, len(mcs))
+			for i, mc := range mcs {
+				exprs[i] = &matchconditions.MatchCondition{Name: mc.Name, Expression: mc.Expression}
+			}
+			// As the API server's webhook accessors compile them.
+			h.conditions = matchconditions.NewMatcher(compiler.CompileCondition(exprs,
+				celplugin.OptionalVariableDeclarations{HasAuthorizer: true}, environment.StoredExpressions), failure, "webhook", kind, name)
+		}
+		m.hooks[path] = h
+	}
+	mutating, validating := webhook.Configurations(webhook.DefaultRegistration)
+	for _, w := range mutating.Webhooks {
+		add(w.Name, "admit", *w.ClientConfig.Service.Path, w.Rules, w.NamespaceSelector, w.ObjectSelector, w.MatchConditions, w.FailurePolicy)
+	}
+	for _, w := range validating.Webhooks {
+		add(w.Name, "validating", *w.ClientConfig.Service.Path, w.Rules, w.NamespaceSelector, w.ObjectSelector, w.MatchConditions, w.FailurePolicy)
+	}
+	return m
+}
+
+// selector is a webhook's label selector as the API server stores it: absent is {}, which
+// selects everything.
+func selector(t *testing.T, s *metav1.LabelSelector) labels.Selector {
+	t.Helper()
+	if s == nil {
+		s = &metav1.LabelSelector{}
+	}
+	sel, err := metav1.LabelSelectorAsSelector(s)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// The namespace lister is filled by hand (the factory is never started).
-	factory := informers.NewSharedInformerFactory(nil, 0)
-	nsInformer := factory.Core().V1().Namespaces()
-	d.SetExternalKubeInformerFactory(factory)
-	m := &apiServerMatcher{
-		dispatcher: d,
-		hooks:      map[string]apiwebhook.WebhookAccessor{},
-		namespaces: nsInformer.Informer().GetIndexer(),
-		oi:         admission.NewObjectInterfacesFromScheme(runtime.NewScheme()),
-	}
-	mutating, validating := webhook.Configurations(webhook.DefaultRegistration)
-	// A webhook as the API server stores it: an absent selector is defaulted to {}
-	// (everything; the accessors read an absent one as nothing).
-	asStored := func(ns, obj **metav1.LabelSelector, mc *[]admissionregistrationv1.MatchCondition) {
-		for _, s := range []**metav1.LabelSelector{ns, obj} {
-			if *s == nil {
-				*s = &metav1.LabelSelector{}
-			}
-		}
-		if !conditions {
-			*mc = nil
-		}
-	}
-	for i := range mutating.Webhooks {
-		w := &mutating.Webhooks[i]
-		asStored(&w.NamespaceSelector, &w.ObjectSelector, &w.MatchConditions)
-		m.hooks[*w.ClientConfig.Service.Path] = apiwebhook.NewMutatingWebhookAccessor(w.Name, mutating.Name, w)
-	}
-	for i := range validating.Webhooks {
-		w := &validating.Webhooks[i]
-		asStored(&w.NamespaceSelector, &w.ObjectSelector, &w.MatchConditions)
-		m.hooks[*w.ClientConfig.Service.Path] = apiwebhook.NewValidatingWebhookAccessor(w.Name, validating.Name, w)
-	}
-	return m
+	return sel
 }
 
 // calls reports whether the API server calls the webhook at path for the request. An error
@@ -98,16 +101,39 @@ func newAPIServerMatcher(t *testing.T, conditions bool) *apiServerMatcher {
 // server would refuse the request.
 func (m *apiServerMatcher) calls(t *testing.T, path string, req *admissionv1.AdmissionRequest) bool {
 	t.Helper()
-	hook, ok := m.hooks[path]
+	h, ok := m.hooks[path]
 	if !ok {
 		t.Fatalf("no webhook serves %s", path)
 	}
-	attr := m.attributes(t, req)
-	inv, err := m.dispatcher.ShouldCallHook(context.Background(), hook, attr, m.oi, versioned{attr})
-	if err != nil {
-		t.Fatalf("the API server cannot decide whether to call %s: %v", hook.GetName(), err)
+	attr := attributes(t, req)
+	// namespaceSelector: only namespaced requests; every namespace carries its name as a label.
+	if req.Namespace != "" && !h.namespaces.Matches(labels.Set{corev1.LabelMetadataName: req.Namespace}) {
+		return false
 	}
-	return inv != nil
+	// objectSelector: the object's or the old object's labels.
+	if !h.objects.Empty() && !matchesLabels(h.objects, attr.GetObject()) && !matchesLabels(h.objects, attr.GetOldObject()) {
+		return false
+	}
+	if !slices.ContainsFunc(h.rules, func(r admissionregistrationv1.RuleWithOperations) bool {
+		return (&rules.Matcher{Rule: r, Attr: attr}).Matches()
+	}) {
+		return false
+	}
+	if h.conditions == nil {
+		return true
+	}
+	versioned := &admission.VersionedAttributes{Attributes: attr, VersionedKind: attr.GetKind(),
+		VersionedObject: admission.NewLazyObject(attr.GetObject()), VersionedOldObject: admission.NewLazyObject(attr.GetOldObject())}
+	result := h.conditions.Match(context.Background(), versioned, nil, nil)
+	if result.Error != nil {
+		t.Fatalf("the API server cannot decide whether to call %s: %v", h.name, result.Error)
+	}
+	return result.Matches
+}
+
+func matchesLabels(sel labels.Selector, obj runtime.Object) bool {
+	u, ok := obj.(*unstructured.Unstructured)
+	return ok && sel.Matches(labels.Set(u.GetLabels()))
 }
 
 // callsAny is the webhooks of deploy/base the API server calls for the request.
@@ -123,14 +149,9 @@ func (m *apiServerMatcher) callsAny(t *testing.T, req *admissionv1.AdmissionRequ
 	return called
 }
 
-func (m *apiServerMatcher) attributes(t *testing.T, req *admissionv1.AdmissionRequest) admission.Attributes {
+// attributes is the request as the API server's admission chain sees it.
+func attributes(t *testing.T, req *admissionv1.AdmissionRequest) admission.Attributes {
 	t.Helper()
-	if req.Namespace != "" {
-		ns := &corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: req.Namespace, Labels: map[string]string{corev1.LabelMetadataName: req.Namespace}}}
-		if err := m.namespaces.Add(ns); err != nil {
-			t.Fatal(err)
-		}
-	}
 	userInfo := &user.DefaultInfo{Name: req.UserInfo.Username, UID: req.UserInfo.UID, Groups: req.UserInfo.Groups}
 	if len(req.UserInfo.Extra) > 0 {
 		userInfo.Extra = map[string][]string{}
@@ -154,15 +175,6 @@ func object(t *testing.T, raw []byte) runtime.Object {
 		return nil // not an object: a DECODE case, which the API server's schema never lets through
 	}
 	return u
-}
-
-// versioned hands the request's own objects to the matchConditions (the request is already
-// in the version the webhook registered).
-type versioned struct{ attr admission.Attributes }
-
-func (v versioned) VersionedAttribute(gvk schema.GroupVersionKind) (*admission.VersionedAttributes, error) {
-	return &admission.VersionedAttributes{Attributes: v.attr, VersionedKind: gvk,
-		VersionedObject: admission.NewLazyObject(v.attr.GetObject()), VersionedOldObject: admission.NewLazyObject(v.attr.GetOldObject())}, nil
 }
 
 // acted names the rules that denied, warned or patched in an answer: what a narrowing must
