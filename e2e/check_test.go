@@ -43,7 +43,7 @@ func TestLiveCheck(t *testing.T) {
 	}
 	small := write("small.yaml", pvc("live-disk", "e2e-live", "5Gi", "harvesterhci.io/imageId: "+ns+"/live-img"))
 	fine := write("fine.yaml", pvc("live-disk", "e2e-live", "10Gi", "harvesterhci.io/imageId: "+ns+"/live-img"))
-	unmarked := write("unmarked.yaml", pvc("live-img", "e2e-live", "10Gi", ""))
+	unmarked := write("unmarked.yaml", pvc("live-img", "e2e-live", "10Gi", "harvesterhci.io/goldenImage: \"false\""))
 
 	cases := []struct {
 		name     string
@@ -53,7 +53,7 @@ func TestLiveCheck(t *testing.T) {
 	}{
 		{"a disk smaller than the live image is denied", []string{small}, 1, "PVC-V3"},
 		{"a disk as large as the image is allowed", []string{fine}, 0, ""},
-		{"unmarking the live golden PVC is denied (old object read from the cluster)", []string{"--operation", "UPDATE", unmarked}, 1, "PVC-V1"},
+		{"changing the live golden PVC's mark is denied (old object read from the cluster)", []string{"--operation", "UPDATE", unmarked}, 1, "PVC-V1"},
 		{"deleting the live golden PVC is denied", []string{"--operation", "DELETE", unmarked}, 1, "PVC-V2"},
 	}
 	for _, c := range cases {

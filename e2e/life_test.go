@@ -435,7 +435,9 @@ func (w *lifeWorld) protected(t *testing.T) []protectedOp {
 			_ = unstructured.SetNestedField(u.Object, "http://elsewhere/x.qcow2", "spec", "url")
 		})},
 		{lifeOp: createOp("PVC-V3: a disk from the image is created", someUser, pvc("new-disk", "life-rbd", "20Gi", ref), nil)},
-		{lifeOp: updateOp("PVC-V1: the golden mark is removed", "PersistentVolumeClaim", "img", func(u *unstructured.Unstructured) { u.SetAnnotations(nil) })},
+		{lifeOp: updateOp("PVC-V1: the golden mark is changed", "PersistentVolumeClaim", "img", func(u *unstructured.Unstructured) {
+			u.SetAnnotations(map[string]string{"harvesterhci.io/goldenImage": "false"})
+		})},
 		{lifeOp: deleteOp("PVC-V2: the golden PVC is deleted", "PersistentVolumeClaim", w.ns, "img")},
 		{lifeOp: updateOp("VM-V1: a VM's disk from the image grows", "VirtualMachine", "vm", func(u *unstructured.Unstructured) {
 			a := u.GetAnnotations()

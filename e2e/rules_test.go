@@ -174,15 +174,19 @@ func TestRules(t *testing.T) {
 			t.Errorf("a CDI prime PVC was touched: %v %v", err, other)
 		}
 	})
-	t.Run("PVC-V1 denies removing the golden mark and allows a label", func(t *testing.T) {
+	t.Run("PVC-V1 denies changing the golden mark, PVC-M1 sets a dropped one again, a label is fine", func(t *testing.T) {
 		p := get(t, "PersistentVolumeClaim", ns, "golden")
 		p.SetLabels(map[string]string{"team": "images"})
 		if _, err := update(t, p, false); err != nil {
 			t.Fatalf("label change: %v", err)
 		}
 		p = get(t, "PersistentVolumeClaim", ns, "golden")
-		p.SetAnnotations(nil)
+		p.SetAnnotations(map[string]string{"harvesterhci.io/goldenImage": "false"})
 		expectDenied(t, "PVC-V1", func(dry bool) error { _, err := update(t, p, dry); return err })
+		p.SetAnnotations(nil) // a re-applied manifest without the mark
+		if got, err := update(t, p, true); err != nil || got.GetAnnotations()["harvesterhci.io/goldenImage"] != "true" {
+			t.Errorf("an update dropping the mark: %v, annotations %v, want the mark set again", err, got.GetAnnotations())
+		}
 	})
 	t.Run("PVC-V2 denies deleting the golden PVC, except to the garbage collector", func(t *testing.T) {
 		expectDenied(t, "PVC-V2", func(dry bool) error { return remove(t, "PersistentVolumeClaim", ns, "golden", "", dry) })
