@@ -64,7 +64,8 @@ func Image(env *admit.Env, req *admit.Request) (res admit.Result) {
 	class := ann
 	switch {
 	case ann == "" && spec == "":
-		if class = imageClassOf(&old); !update {
+		class = imageClassOf(&old) // on UPDATE, the image's own class
+		if !update {
 			sc, ok := env.View.DefaultStorageClass()
 			if !ok {
 				res.Deny(RuleImageStorageClass, "image %s: no storage class is given (annotation %s or spec.targetStorageClassName) and the cluster has no default StorageClass: name a class, or mark one with %s: \"true\"",
