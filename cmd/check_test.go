@@ -76,7 +76,8 @@ func TestCheckExitCodes(t *testing.T) {
 	}{
 		{"allowed", "", []string{"--cluster", "../testdata/cluster", "../examples/manifests/image-defaulted-backend.yaml"}, 0, ""},
 		{"denied", "", []string{"--cluster", "../testdata/cluster", "../examples/manifests/pvc-too-small.yaml"}, 1, ""},
-		{"update denied against the view's old object", "", []string{"--operation", "UPDATE", "--cluster", "../testdata/cluster", "../testdata/check/golden-pvc-unmarked.yaml"}, 1, ""},
+		{"update denied against the view's old object", "", []string{"--operation", "UPDATE", "--cluster", "../testdata/cluster", "../testdata/check/golden-pvc-mark-false.yaml"}, 1, ""},
+		{"update dropping the mark allowed: PVC-M1 sets it again", "", []string{"--operation", "UPDATE", "--cluster", "../testdata/cluster", "../testdata/check/golden-pvc-unmarked.yaml"}, 0, ""},
 		{"delete of the golden PVC denied", "", []string{"--operation", "delete", "--cluster", "../testdata/cluster", "../testdata/check/golden-pvc-unmarked.yaml"}, 1, ""},
 		{"delete by the garbage collector allowed", "", []string{"--operation", "DELETE", "--user", "system:serviceaccount:kube-system:generic-garbage-collector", "--cluster", "../testdata/cluster", "../testdata/check/golden-pvc-unmarked.yaml"}, 0, ""},
 		{"stdin", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", []string{"-"}, 0, ""},
