@@ -84,7 +84,7 @@ var reapplyCases = []reapplyCase{
 // Argo CD's server-side apply do) it is admitted, and re-applies after it report none.
 func TestReapplyMatrix(t *testing.T) {
 	ensure(t, obj(t, "", "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: ra-lvm}\nprovisioner: lvm.driver.harvesterhci.io\nvolumeBindingMode: WaitForFirstConsumer\n"))
-	ensure(t, obj(t, "", defaultClass))
+	defaultClassFor(t, "ra-default")
 	dir := t.TempDir()
 	creates := []struct {
 		how  string
@@ -163,13 +163,27 @@ func TestReapplyMatrix(t *testing.T) {
 	}
 }
 
+// defaultClassFor makes a Longhorn v1 class the cluster's default for the test, and no
+// longer the default afterwards: TestRules needs a cluster without one to see IMG-M1 deny.
+func defaultClassFor(t *testing.T, name string) {
+	t.Helper()
+	ensure(t, obj(t, "", strings.Replace(defaultClass, "name: e2e-longhorn", "name: "+name, 1)))
+	t.Cleanup(func() {
+		u := get(t, "StorageClass", "", name)
+		u.SetAnnotations(map[string]string{"storageclass.kubernetes.io/is-default-class": "false"})
+		if _, err := update(t, u, false); err != nil {
+			t.Errorf("un-default %s: %v", name, err)
+		}
+	})
+}
+
 // TestReapplyRealChangesDenied: re-applying a manifest that really changes an image's class
 // or backend is still denied (IMG-V4), by every way of applying it.
 func TestReapplyRealChangesDenied(t *testing.T) {
 	ns := newNamespace(t)
 	ensure(t, obj(t, "", "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: ra-lvm}\nprovisioner: lvm.driver.harvesterhci.io\nvolumeBindingMode: WaitForFirstConsumer\n"))
 	ensure(t, obj(t, "", "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: ra-rbd}\nprovisioner: rbd.csi.ceph.com\n"))
-	ensure(t, obj(t, "", defaultClass))
+	ensure(t, obj(t, "", "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: ra-longhorn}\nprovisioner: driver.longhorn.io\n"))
 	dir := t.TempDir()
 	write := func(name, spec string) string {
 		file := filepath.Join(dir, name+".yaml")
@@ -182,7 +196,7 @@ func TestReapplyRealChangesDenied(t *testing.T) {
 	}
 	cases := []struct{ name, created, changed, field string }{
 		{"another storage class", "targetStorageClassName: ra-lvm", "targetStorageClassName: ra-rbd", "spec.targetStorageClassName"},
-		{"another backend on Longhorn v1", "targetStorageClassName: e2e-longhorn, backend: backingimage", "targetStorageClassName: e2e-longhorn, backend: cdi", "spec.backend"},
+		{"another backend on Longhorn v1", "targetStorageClassName: ra-longhorn, backend: backingimage", "targetStorageClassName: ra-longhorn, backend: cdi", "spec.backend"},
 	}
 	for _, c := range cases {
 		for _, how := range [][]string{{"apply"}, {"apply", "--server-side", "--force-conflicts"}, {"replace"}} {
