@@ -7,12 +7,19 @@ import "strings"
 // one holds. Every expression must hold for each request its rule can deny, warn about or
 // mutate, and must never fail to evaluate (an evaluation error is refused under
 // failurePolicy Fail): fields are read through CEL optionals, and oldObject, which is null
-// on CREATE, only through OldOr.
+// on CREATE, only where the operation has one or behind CELCreate / CELUpdate.
 
 // CEL names of the request's objects.
 const (
 	CELObject = "object"
 	CELOld    = "oldObject"
+)
+
+// CELCreate and CELUpdate tell, in a condition shared by CREATE and UPDATE, whether there is
+// an old object.
+const (
+	CELCreate = CELOld + " == null"
+	CELUpdate = CELOld + " != null"
 )
 
 // CELString is a CEL string literal.
@@ -57,7 +64,19 @@ func CELHasField(obj, path string) string {
 
 // OldOr is expr of oldObject, or def when there is no old object (CREATE).
 func OldOr(expr, def string) string {
-	return "(" + CELOld + " == null ? " + def + " : " + expr + ")"
+	return "(" + CELCreate + " ? " + def + " : " + expr + ")"
+}
+
+// CELFieldChanged is whether the member at path differs between object and oldObject (def
+// stands for an absent one); only where there is an old object.
+func CELFieldChanged(path, def string) string {
+	return CELField(CELObject, path, def) + " != " + CELField(CELOld, path, def)
+}
+
+// CELAnnotationChanged is whether annotation key differs between object and oldObject
+// (absent reads as empty); only where there is an old object.
+func CELAnnotationChanged(key string) string {
+	return CELAnnotation(CELObject, key) + " != " + CELAnnotation(CELOld, key)
 }
 
 // CELOwnedBy is whether obj has an owner reference of kind in API group group.

@@ -3,10 +3,7 @@
 package e2e
 
 import (
-	"encoding/json"
-	"errors"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
 
@@ -58,27 +55,12 @@ func TestLiveCheck(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			args := append([]string{"check", "--kubeconfig", suite.kubeconfig, "-o", "json"}, c.args...)
-			out, err := exec.Command(suite.bin, args...).Output()
-			code := 0
-			var exit *exec.ExitError
-			if errors.As(err, &exit) {
-				code = exit.ExitCode()
-				if code == 2 {
-					t.Fatalf("input error: %s", exit.Stderr)
-				}
-			} else if err != nil {
-				t.Fatal(err)
-			}
-			var results []struct {
-				Allowed bool     `json:"allowed"`
-				Rules   []string `json:"rules"`
-			}
-			if err := json.Unmarshal(out, &results); err != nil || len(results) != 1 {
-				t.Fatalf("output %s: %v", out, err)
+			results, code := checkJSON(t, c.args...)
+			if len(results) != 1 {
+				t.Fatalf("%d answers, want 1: %+v", len(results), results)
 			}
 			if code != c.wantExit || (c.wantRule != "" && (len(results[0].Rules) == 0 || results[0].Rules[0] != c.wantRule)) {
-				t.Errorf("exit %d rules %v, want %d %s\n%s", code, results[0].Rules, c.wantExit, c.wantRule, out)
+				t.Errorf("exit %d rules %v, want %d %s: %s", code, results[0].Rules, c.wantExit, c.wantRule, results[0].Message)
 			}
 		})
 	}

@@ -46,15 +46,14 @@ func TestOverlaysServerSideDryRun(t *testing.T) {
 				t.Fatal(err)
 			}
 			start := time.Now()
-			out, err := exec.Command(suite.kubectl, "--kubeconfig", suite.kubeconfig, "apply", "--server-side",
-				"--field-manager", "e2e", "--dry-run=server", "-f", file).CombinedOutput()
+			out, err := kubectl("apply", "--server-side", "--field-manager", "e2e", "--dry-run=server", "-f", file)
 			if err != nil {
 				t.Fatalf("server-side dry run: %v\n%s", err, out)
 			}
-			if n := strings.Count(string(out), "(server dry run)"); n != strings.Count(string(rendered), "\nkind: ")+boolInt(strings.HasPrefix(string(rendered), "kind: ")) {
+			if n := strings.Count(out, "(server dry run)"); n != strings.Count(string(rendered), "\nkind: ")+boolInt(strings.HasPrefix(string(rendered), "kind: ")) {
 				t.Errorf("%d objects accepted, rendered %d:\n%s", n, strings.Count(string(rendered), "\nkind: "), out)
 			}
-			t.Logf("%s: %d objects accepted by server-side dry run in %v", overlay, strings.Count(string(out), "(server dry run)"), time.Since(start).Round(time.Millisecond))
+			t.Logf("%s: %d objects accepted by server-side dry run in %v", overlay, strings.Count(out, "(server dry run)"), time.Since(start).Round(time.Millisecond))
 		})
 	}
 }

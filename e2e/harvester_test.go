@@ -6,7 +6,6 @@ import (
 	"context"
 	"fmt"
 	"testing"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -29,23 +28,7 @@ func TestHarvesterWritesAdmitted(t *testing.T) {
 	// what the API server stored.
 	createAs := func(t *testing.T, user, namespace, manifest string, ok func(*unstructured.Unstructured) bool) *unstructured.Unstructured {
 		t.Helper()
-		u := obj(t, namespace, manifest)
-		var got *unstructured.Unstructured
-		retry(t, func() (err error) {
-			got, err = client(t, u.GetKind(), namespace, user).Create(ctx, u.DeepCopy(), metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}})
-			if err == nil && !ok(got) {
-				err = fmt.Errorf("stored object not as expected: %v", got.Object)
-			}
-			return err
-		})
-		got, err := client(t, u.GetKind(), namespace, user).Create(ctx, u, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatalf("%s %s as %s: %v", u.GetKind(), u.GetName(), user, err)
-		}
-		if !ok(got) {
-			t.Fatalf("%s %s as %s is not as expected: %v", u.GetKind(), u.GetName(), user, got.Object)
-		}
-		return got
+		return expectCreatedAs(t, user, obj(t, namespace, manifest), ok)
 	}
 	updateAs := func(t *testing.T, user string, u *unstructured.Unstructured) *unstructured.Unstructured {
 		t.Helper()
@@ -237,16 +220,4 @@ spec:
 			t.Errorf("Harvester deleting the image's DataVolume: %v", err)
 		}
 	})
-}
-
-// retry calls call until it succeeds, for as long as the webhook's caches may lag.
-func retry(t *testing.T, call func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for err := call(); err != nil; err = call() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not admitted within %v: %v", within, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

@@ -5,9 +5,12 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"os/exec"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -50,11 +53,14 @@ func obj(t *testing.T, namespace, manifest string) *unstructured.Unstructured {
 	if err := yaml.Unmarshal([]byte(manifest), &u.Object); err != nil {
 		t.Fatalf("bad test manifest: %v\n%s", err, manifest)
 	}
-	if namespace != "" {
+	if namespace != "" && !clusterScoped[u.GetKind()] {
 		u.SetNamespace(namespace)
 	}
 	return u
 }
+
+// clusterScoped are the kinds obj and client never put in a namespace.
+var clusterScoped = map[string]bool{"StorageClass": true, "StorageProfile": true, "Namespace": true}
 
 // client returns the dynamic client of a kind, acting as user when not empty.
 func client(t *testing.T, kind, namespace, user string) dynamic.ResourceInterface {
@@ -67,7 +73,7 @@ func client(t *testing.T, kind, namespace, user string) dynamic.ResourceInterfac
 	if user != "" {
 		dyn = as(user)
 	}
-	if namespace == "" {
+	if namespace == "" || clusterScoped[kind] {
 		return dyn.Resource(gvr)
 	}
 	return dyn.Resource(gvr).Namespace(namespace)
@@ -135,24 +141,20 @@ func scrape(t *testing.T, url string) map[string]*dto.MetricFamily {
 	return families
 }
 
-// sum adds the counter (or histogram count) samples of a family whose labels include all
-// of match.
-func sum(families map[string]*dto.MetricFamily, name string, match map[string]string) float64 {
+// sum adds the counter (or histogram count) samples of a family whose labels keep accepts
+// (all of them when keep is nil).
+func sum(families map[string]*dto.MetricFamily, name string, keep func(labels map[string]string) bool) float64 {
 	var total float64
 	f := families[name]
 	if f == nil {
 		return 0
 	}
 	for _, m := range f.Metric {
-		ok := true
-		for k, v := range match {
-			found := false
-			for _, l := range m.Label {
-				found = found || (l.GetName() == k && l.GetValue() == v)
-			}
-			ok = ok && found
+		labels := map[string]string{}
+		for _, l := range m.Label {
+			labels[l.GetName()] = l.GetValue()
 		}
-		if !ok {
+		if keep != nil && !keep(labels) {
 			continue
 		}
 		switch {
@@ -226,25 +228,77 @@ func expectDenied(t *testing.T, rule string, call func(dry bool) error) {
 // it for real and checks the stored object again.
 func expectCreated(t *testing.T, u *unstructured.Unstructured, ok func(*unstructured.Unstructured) bool) *unstructured.Unstructured {
 	t.Helper()
-	deadline := time.Now().Add(within)
-	for {
-		got, err := create(t, u, true)
-		if err == nil && ok(got) {
-			break
+	return expectCreatedAs(t, "", u, ok)
+}
+
+// expectCreatedAs is expectCreated acting as user (the suite's admin when empty).
+func expectCreatedAs(t *testing.T, user string, u *unstructured.Unstructured, ok func(*unstructured.Unstructured) bool) *unstructured.Unstructured {
+	t.Helper()
+	c := client(t, u.GetKind(), u.GetNamespace(), user)
+	retry(t, func() error {
+		got, err := c.Create(context.Background(), u.DeepCopy(), metav1.CreateOptions{DryRun: dryRun(true)})
+		if err == nil && !ok(got) {
+			err = fmt.Errorf("the stored object would not be as expected: %v", got.Object)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("dry-run create of %s %s never gave the expected object within %v: err %v, object %v", u.GetKind(), u.GetName(), within, err, got)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	got, err := create(t, u, false)
+		return err
+	})
+	got, err := c.Create(context.Background(), u.DeepCopy(), metav1.CreateOptions{})
 	if err != nil {
-		t.Fatalf("create %s %s: %v", u.GetKind(), u.GetName(), err)
+		t.Fatalf("create %s %s as %q: %v", u.GetKind(), u.GetName(), user, err)
 	}
 	if !ok(got) {
 		t.Fatalf("created %s %s is not as expected: %v", u.GetKind(), u.GetName(), got.Object)
 	}
 	return got
+}
+
+// retry calls call until it succeeds, for as long as the webhook's caches may lag the
+// objects a test just made.
+func retry(t *testing.T, call func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for err := call(); err != nil; err = call() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not admitted within %v: %v", within, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// kubectl runs the pinned kubectl against the suite's API server.
+func kubectl(args ...string) (string, error) {
+	out, err := exec.Command(suite.kubectl, append([]string{"--kubeconfig", suite.kubeconfig}, args...)...).CombinedOutput()
+	return string(out), err
+}
+
+// checkResult is one element of `storage-webhook check -o json`.
+type checkResult struct {
+	Allowed bool           `json:"allowed"`
+	Message string         `json:"message"`
+	Rules   []string       `json:"rules"`
+	Object  map[string]any `json:"object"`
+}
+
+// checkJSON runs `storage-webhook check --kubeconfig ... -o json` and returns its answer and
+// exit status; an input error (status 2) fails the test.
+func checkJSON(t *testing.T, args ...string) ([]checkResult, int) {
+	t.Helper()
+	out, err := exec.Command(suite.bin, append([]string{"check", "--kubeconfig", suite.kubeconfig, "-o", "json"}, args...)...).Output()
+	code := 0
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit) && exit.ExitCode() == 2:
+		t.Fatalf("check: input error: %s", exit.Stderr)
+	case errors.As(err, &exit):
+		code = exit.ExitCode()
+	case err != nil:
+		t.Fatal(err)
+	}
+	var results []checkResult
+	if err := json.Unmarshal(out, &results); err != nil || len(results) == 0 {
+		t.Fatalf("check output %s: %v", out, err)
+	}
+	return results, code
 }
 
 func anyObject(*unstructured.Unstructured) bool { return true }

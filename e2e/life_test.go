@@ -47,8 +47,8 @@ func newLifeWorld(t *testing.T) *lifeWorld {
 	img := expectCreated(t, obj(t, w.ns, image("img", "life-rbd", "cdi")), anyObject)
 	w.imageUID = img.GetUID()
 	_ = unstructured.SetNestedField(img.Object, map[string]any{"size": int64(1 << 30), "virtualSize": int64(10 << 30), "progress": int64(0)}, "status")
-	w.must(t, harvesterUser, "VirtualMachineImage", func(c dynamic.ResourceInterface) error {
-		_, err := c.Update(context.Background(), img, metav1.UpdateOptions{})
+	retry(t, func() error {
+		_, err := client(t, "VirtualMachineImage", w.ns, harvesterUser).Update(context.Background(), img, metav1.UpdateOptions{})
 		return err
 	})
 	w.create(t, harvesterUser, `apiVersion: cdi.kubevirt.io/v1beta1
@@ -82,25 +82,7 @@ spec:
 // create makes an object of the world as user, waiting out the webhook's caches.
 func (w *lifeWorld) create(t *testing.T, user, manifest string) {
 	t.Helper()
-	u := obj(t, w.ns, manifest)
-	if u.GetKind() == "StorageProfile" {
-		u.SetNamespace("")
-	}
-	w.must(t, user, u.GetKind(), func(c dynamic.ResourceInterface) error {
-		_, err := c.Create(context.Background(), u.DeepCopy(), metav1.CreateOptions{})
-		return err
-	})
-}
-
-// must retries a call until it succeeds (the webhook's caches may lag the objects just made).
-func (w *lifeWorld) must(t *testing.T, user, kind string, call func(dynamic.ResourceInterface) error) {
-	t.Helper()
-	ns := w.ns
-	if kind == "StorageProfile" {
-		ns = ""
-	}
-	c := client(t, kind, ns, user)
-	retry(t, func() error { return call(c) })
+	expectCreatedAs(t, user, obj(t, w.ns, manifest), anyObject)
 }
 
 // lifeOp is one request of the day.
@@ -111,13 +93,7 @@ type lifeOp struct {
 
 // day is the requests of round i against the world, in order.
 func (w *lifeWorld) day(t *testing.T, i int) []lifeOp {
-	c := func(user, kind string) dynamic.ResourceInterface {
-		ns := w.ns
-		if kind == "StorageProfile" {
-			ns = ""
-		}
-		return client(t, kind, ns, user)
-	}
+	c := func(user, kind string) dynamic.ResourceInterface { return client(t, kind, w.ns, user) }
 	vmStatus := func(user string, set func(status map[string]any)) func(context.Context) error {
 		return func(ctx context.Context) error {
 			vm, err := c(user, "VirtualMachine").Get(ctx, "vm", metav1.GetOptions{})
@@ -251,19 +227,9 @@ func (w *lifeWorld) days(t *testing.T) []lifeOp {
 	return ops
 }
 
-// ours is the sum of a family's samples whose "name" label is one of our webhooks.
-func ours(families map[string]*dto.MetricFamily, name string) float64 {
-	var total float64
-	if f := families[name]; f != nil {
-		for _, m := range f.Metric {
-			for _, l := range m.Label {
-				if l.GetName() == "name" && strings.HasSuffix(l.GetValue(), ".storage-webhook.hcistorage.io") {
-					total += m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return total
+// ours keeps the samples of our webhooks (the API server labels them by webhook name).
+func ours(labels map[string]string) bool {
+	return strings.HasSuffix(labels["name"], ".storage-webhook.hcistorage.io")
 }
 
 // TestClusterLife: (a) with the service up, the day's requests reach it not once (its own
@@ -278,7 +244,7 @@ func TestClusterLife(t *testing.T) {
 		ops := append(w.days(t), w.end(t)...)
 		ownBefore := sum(scrape(t, metricsURL()), "storage_webhook_requests_total", nil)
 		api := scrape(t, "")
-		callsBefore, skippedBefore := ours(api, "apiserver_admission_webhook_request_total"), ours(api, "apiserver_admission_match_condition_exclusions_total")
+		callsBefore, skippedBefore := sum(api, "apiserver_admission_webhook_request_total", ours), sum(api, "apiserver_admission_match_condition_exclusions_total", ours)
 		start := time.Now()
 		if failed := replay(ops); len(failed) > 0 {
 			t.Fatalf("%d of %d requests failed:\n%s", len(failed), len(ops), strings.Join(failed, "\n"))
@@ -290,8 +256,8 @@ func TestClusterLife(t *testing.T) {
 		if mine["storage_webhook_requests_total"] == nil || api["apiserver_admission_webhook_request_total"] == nil {
 			t.Fatal("a call counter is missing: the setup's calls should have made both")
 		}
-		calls := ours(api, "apiserver_admission_webhook_request_total") - callsBefore
-		skipped := ours(api, "apiserver_admission_match_condition_exclusions_total") - skippedBefore
+		calls := sum(api, "apiserver_admission_webhook_request_total", ours) - callsBefore
+		skipped := sum(api, "apiserver_admission_match_condition_exclusions_total", ours) - skippedBefore
 		t.Logf("LIFE %d requests in %v: the service received %v (its metrics), the API server called it %v times and skipped it %v times by matchConditions",
 			len(ops), took.Round(time.Millisecond), own, calls, skipped)
 		if own != 0 || calls != 0 {
@@ -394,12 +360,7 @@ func (w *lifeWorld) protected(t *testing.T) []protectedOp {
 	createOp := func(what, user, manifest string, check func(*unstructured.Unstructured) error) lifeOp {
 		return lifeOp{what, func(context.Context) error {
 			u := obj(t, w.ns, manifest)
-			ns := w.ns
-			if u.GetKind() == "StorageClass" || u.GetKind() == "StorageProfile" {
-				u.SetNamespace("")
-				ns = ""
-			}
-			got, err := client(t, u.GetKind(), ns, user).Create(ctx, u, metav1.CreateOptions{DryRun: dry})
+			got, err := client(t, u.GetKind(), w.ns, user).Create(ctx, u, metav1.CreateOptions{DryRun: dry})
 			if err == nil && check != nil {
 				err = check(got)
 			}

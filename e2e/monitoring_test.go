@@ -87,12 +87,11 @@ func TestMonitoringComponentServerSideDryRun(t *testing.T) {
 	if err := os.WriteFile(file, renameWebhookConfigurations(t, rendered, "storage-webhook-dryrun-monitoring"), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	out, err := exec.Command(suite.kubectl, "--kubeconfig", suite.kubeconfig, "apply", "--server-side",
-		"--field-manager", "e2e", "--dry-run=server", "-f", file).CombinedOutput()
+	out, err := kubectl("apply", "--server-side", "--field-manager", "e2e", "--dry-run=server", "-f", file)
 	if err != nil {
 		t.Fatalf("server-side dry run: %v\n%s", err, out)
 	}
-	if n := strings.Count(string(out), "(server dry run)"); n != objects {
+	if n := strings.Count(out, "(server dry run)"); n != objects {
 		t.Errorf("%d objects accepted, rendered %d:\n%s", n, objects, out)
 	}
 	for _, want := range []string{"servicemonitor.monitoring.coreos.com/storage-webhook ", "prometheusrule.monitoring.coreos.com/storage-webhook "} {

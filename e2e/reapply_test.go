@@ -3,11 +3,8 @@
 package e2e
 
 import (
-	"encoding/json"
-	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -23,12 +20,6 @@ type reapplyCase struct {
 	owned    [][]string                   // paths of the fields a mutator sets
 	// corrects is the field the manifest states and a mutator corrects, if any
 	corrects string
-}
-
-// kubectl runs the pinned kubectl against the suite's API server.
-func kubectl(args ...string) (string, error) {
-	out, err := exec.Command(suite.kubectl, append([]string{"--kubeconfig", suite.kubeconfig}, args...)...).CombinedOutput()
-	return string(out), err
 }
 
 var reapplyCases = []reapplyCase{
@@ -110,7 +101,6 @@ func TestReapplyMatrix(t *testing.T) {
 					}
 					manifest := c.manifest(ns, name)
 					u := obj(t, "", manifest)
-					objNS := u.GetNamespace()
 					if u.GetKind() == "StorageProfile" { // named like its class
 						ensure(t, obj(t, "", "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata: {name: "+name+"}\nprovisioner: lvm.driver.harvesterhci.io\n"))
 					}
@@ -124,7 +114,7 @@ func TestReapplyMatrix(t *testing.T) {
 						}
 						return nil
 					})
-					want := ownedValues(t, get(t, u.GetKind(), objNS, name), c.owned)
+					want := ownedValues(t, get(t, u.GetKind(), u.GetNamespace(), name), c.owned)
 					// Server-side apply's own conflict (see above): expected exactly there.
 					conflict := c.corrects != "" && re.how == "server-side apply" && cr.how != "server-side apply"
 					for i := range 2 {
@@ -138,7 +128,7 @@ func TestReapplyMatrix(t *testing.T) {
 						if err != nil {
 							t.Fatalf("re-apply %d refused: %v\n%s", i+1, err, out)
 						}
-						if got := ownedValues(t, get(t, u.GetKind(), objNS, name), c.owned); got != want {
+						if got := ownedValues(t, get(t, u.GetKind(), u.GetNamespace(), name), c.owned); got != want {
 							t.Fatalf("after re-apply %d the service's fields are %s, want %s", i+1, got, want)
 						}
 					}
@@ -151,7 +141,7 @@ func TestReapplyMatrix(t *testing.T) {
 						t.Errorf("kubectl diff --server-side is not empty (%v):\n%s", err, out)
 					}
 					// check answers the same re-apply (the manifest as a replace) as the API server did.
-					results := checkJSON(t, "--operation", "UPDATE", file)
+					results, _ := checkJSON(t, "--operation", "UPDATE", file)
 					checked := &unstructured.Unstructured{Object: results[0].Object}
 					if !results[0].Allowed || ownedValues(t, checked, c.owned) != want {
 						t.Errorf("check --operation UPDATE answers allowed %v with %s, the API server admitted it with %s: %s",
@@ -253,31 +243,6 @@ func changedLines(diff string) []string {
 		}
 	}
 	return out
-}
-
-// checkResult is one element of `storage-webhook check -o json`.
-type checkResult struct {
-	Allowed bool           `json:"allowed"`
-	Message string         `json:"message"`
-	Rules   []string       `json:"rules"`
-	Object  map[string]any `json:"object"`
-}
-
-// checkJSON runs `storage-webhook check --kubeconfig ... -o json` and decodes its answer.
-func checkJSON(t *testing.T, args ...string) []checkResult {
-	t.Helper()
-	out, err := exec.Command(suite.bin, append([]string{"check", "--kubeconfig", suite.kubeconfig, "-o", "json"}, args...)...).Output()
-	var exit *exec.ExitError
-	if errors.As(err, &exit) && exit.ExitCode() == 2 {
-		t.Fatalf("check: input error: %s", exit.Stderr)
-	} else if err != nil && !errors.As(err, &exit) {
-		t.Fatal(err)
-	}
-	var results []checkResult
-	if err := json.Unmarshal(out, &results); err != nil || len(results) == 0 {
-		t.Fatalf("check output %s: %v", out, err)
-	}
-	return results
 }
 
 // ownedValues renders the values at paths, to compare before and after.

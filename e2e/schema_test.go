@@ -121,9 +121,6 @@ spec: {source: {apiGroup: kubevirt.io, kind: VirtualMachine, name: web-1}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			u := obj(t, ns, c.manifest)
-			if u.GetKind() == "StorageProfile" {
-				u.SetNamespace("")
-			}
 			want := u.DeepCopy()
 			got, err := create(t, u, false)
 			if err != nil && isAlreadyExists(err) {

@@ -20,7 +20,7 @@ const (
 // type, or an update that drops the recorded one. Imports (http, registry, upload, blank)
 // and CDI's own updates never reach the service.
 var WhenDVCloneStrategy = admit.CELOr(
-	admit.CELAnd(admit.CELOld+" == null", admit.CELHasField(admit.CELObject, "spec.source.pvc"),
+	admit.CELAnd(admit.CELCreate, admit.CELHasField(admit.CELObject, "spec.source.pvc"),
 		"!"+admit.CELHasAnnotation(admit.CELObject, harvester.AnnCDICloneType)),
 	dropped(harvester.AnnCDICloneType),
 )
@@ -29,14 +29,14 @@ var WhenDVCloneStrategy = admit.CELOr(
 // image controller makes the image its owner) created without asking for a binding mode,
 // or an update that drops the request.
 var WhenDVImmediateBind = admit.CELOr(
-	admit.CELAnd(admit.CELOld+" == null", admit.CELOwnedBy(admit.CELObject, harvester.ImageGVR.Group, harvester.KindImage),
+	admit.CELAnd(admit.CELCreate, admit.CELOwnedBy(admit.CELObject, harvester.ImageGVR.Group, harvester.KindImage),
 		"!"+admit.CELHasAnnotation(admit.CELObject, harvester.AnnCDIImmediateBinding)),
 	dropped(harvester.AnnCDIImmediateBinding),
 )
 
 // dropped is CEL for: an update removes annotation key.
 func dropped(key string) string {
-	return admit.CELAnd(admit.CELOld+" != null", admit.CELHasAnnotation(admit.CELOld, key), "!"+admit.CELHasAnnotation(admit.CELObject, key))
+	return admit.CELAnd(admit.CELUpdate, admit.CELHasAnnotation(admit.CELOld, key), "!"+admit.CELHasAnnotation(admit.CELObject, key))
 }
 
 // DataVolume runs DV-M1 and DV-M2 on a DataVolume CREATE. On UPDATE it sets again an

@@ -31,8 +31,8 @@ var WhenImageStorageClass = admit.CELOr(
 // WhenImageBackend is when IMG-M2 can act: on CREATE a backend that is not cdi already (cdi
 // is never changed: it is valid on every class); on UPDATE a backend the update changes.
 var WhenImageBackend = admit.CELOr(
-	admit.CELOld+" == null && "+admit.CELField(admit.CELObject, "spec.backend", "''")+" != "+admit.CELString(harvester.BackendCDI),
-	admit.CELOld+" != null && "+admit.CELField(admit.CELObject, "spec.backend", "''")+" != "+admit.CELField(admit.CELOld, "spec.backend", "''"),
+	admit.CELCreate+" && "+admit.CELField(admit.CELObject, "spec.backend", "''")+" != "+admit.CELString(harvester.BackendCDI),
+	admit.CELUpdate+" && "+admit.CELFieldChanged("spec.backend", "''"),
 )
 
 // Image runs IMG-M1 and IMG-M2 on a VirtualMachineImage CREATE, and again on an UPDATE that

@@ -21,10 +21,10 @@ const RulePVCGolden = "PVC-M1"
 // PVC. Every other PVC create (plain PVCs, CDI's prime and scratch PVCs) and update never
 // reaches the service.
 var WhenPVCGolden = admit.CELOr(
-	admit.CELAnd(admit.CELOld+" == null",
+	admit.CELAnd(admit.CELCreate,
 		admit.CELOwnedByNamesake(admit.CELObject, harvester.CDIGroup, harvester.KindDataVolume),
 		admit.CELAnnotation(admit.CELObject, harvester.AnnGoldenImage)+" != 'true'"),
-	admit.CELAnd(admit.CELOld+" != null",
+	admit.CELAnd(admit.CELUpdate,
 		admit.CELAnnotation(admit.CELOld, harvester.AnnGoldenImage)+" == 'true'",
 		"!"+admit.CELHasAnnotation(admit.CELObject, harvester.AnnGoldenImage)),
 )

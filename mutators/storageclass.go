@@ -19,11 +19,10 @@ const RuleStorageClassDefaults = "SC-M1"
 // annotation or changes the parameters (immutable: only a re-applied manifest without the
 // defaults SC-M1 added does, and the API server would refuse it).
 var WhenStorageClassDefaults = admit.CELOr(
-	admit.CELOld+" == null",
+	admit.CELCreate,
 	admit.CELAnd(admit.CELHasAnnotation(admit.CELOld, harvester.AnnCDIClassCloneStrategy),
 		"!"+admit.CELHasAnnotation(admit.CELObject, harvester.AnnCDIClassCloneStrategy)),
-	admit.CELAnd(admit.CELOld+" != null",
-		admit.CELField(admit.CELObject, "parameters", "{}")+" != "+admit.CELField(admit.CELOld, "parameters", "{}")),
+	admit.CELAnd(admit.CELUpdate, admit.CELFieldChanged("parameters", "{}")),
 )
 
 // StorageClass runs SC-M1 on a StorageClass CREATE, and on an UPDATE that drops what it

@@ -29,7 +29,7 @@ type storageProfileRequest struct {
 // reaches the service. A profile that was stored with unset fields before this webhook
 // was installed is filled at its next spec change (storage-webhook audit reports it).
 var WhenStorageProfile = admit.CELAnd(
-	admit.CELOld+" == null || "+admit.CELField(admit.CELObject, "spec", "{}")+" != "+admit.CELField(admit.CELOld, "spec", "{}"),
+	admit.CELCreate+" || "+admit.CELFieldChanged("spec", "{}"),
 	admit.CELOr(
 		admit.CELField(admit.CELObject, "spec.cloneStrategy", "''")+" == ''",
 		admit.CELField(admit.CELObject, "spec.snapshotClass", "''")+" == ''",

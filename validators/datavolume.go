@@ -25,7 +25,7 @@ var WhenDVCloneSize = admit.CELAnd(
 // by an image. Deletes of every other DataVolume never wait on the service.
 var WhenDVImageDelete = admit.CELAnd(
 	admit.CELUserNotIn(admit.DefaultPrivilegedUsers),
-	admit.CELOld+" != null",
+	admit.CELUpdate,
 	admit.CELOwnedBy(admit.CELOld, harvester.ImageGVR.Group, harvester.KindImage),
 )
 

@@ -106,14 +106,11 @@ func imageExport(env *admit.Env, res *admit.Result, name string, img *harvester.
 // Harvester's image controller writes the whole image (the CRD has no status subresource)
 // every second of an import; those writes change none of them and never reach the service.
 var WhenImageImmutable = admit.CELOr(
-	admit.CELAnnotation(admit.CELObject, harvester.AnnStorageClassName)+" != "+admit.CELAnnotation(admit.CELOld, harvester.AnnStorageClassName),
-	specChanged("targetStorageClassName"), specChanged("backend"), specChanged("sourceType"),
-	specChanged("url"), specChanged("pvcName"), specChanged("pvcNamespace"),
+	admit.CELAnnotationChanged(harvester.AnnStorageClassName),
+	admit.CELFieldChanged("spec.targetStorageClassName", "''"), admit.CELFieldChanged("spec.backend", "''"),
+	admit.CELFieldChanged("spec.sourceType", "''"), admit.CELFieldChanged("spec.url", "''"),
+	admit.CELFieldChanged("spec.pvcName", "''"), admit.CELFieldChanged("spec.pvcNamespace", "''"),
 )
-
-func specChanged(field string) string {
-	return admit.CELField(admit.CELObject, "spec."+field, "''") + " != " + admit.CELField(admit.CELOld, "spec."+field, "''")
-}
 
 // imageImmutable is IMG-V4: once set, these fields never change. The storage class is set
 // when either the annotation or spec.targetStorageClassName names it; filling in the other

@@ -32,7 +32,7 @@ var WhenPVCGoldenMark = admit.CELAnd(
 var WhenPVCGoldenDelete = admit.CELAnd(
 	admit.CELUserNotIn(admit.DefaultPrivilegedUsers),
 	admit.CELOr(
-		admit.CELOld+" == null",
+		admit.CELCreate,
 		admit.CELAnd(
 			admit.CELField(admit.CELOld, "status.phase", "''")+" != 'Lost'",
 			admit.CELOr(

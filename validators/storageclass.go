@@ -24,8 +24,7 @@ const maxListed = 10
 // clone-strategy annotation, or an update that sets or changes it.
 var WhenStorageClassCloneStrategy = admit.CELAnd(
 	admit.CELHasAnnotation(admit.CELObject, harvester.AnnCDIClassCloneStrategy),
-	admit.CELOld+" == null || "+admit.CELAnnotation(admit.CELObject, harvester.AnnCDIClassCloneStrategy)+" != "+
-		admit.CELAnnotation(admit.CELOld, harvester.AnnCDIClassCloneStrategy),
+	admit.CELCreate+" || "+admit.CELAnnotationChanged(harvester.AnnCDIClassCloneStrategy),
 )
 
 // StorageClass runs SC-V1 on CREATE and UPDATE, SC-V2 on DELETE. On UPDATE, SC-V1 checks the

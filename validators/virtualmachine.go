@@ -72,7 +72,7 @@ var (
 func changedWith(path, item string) string {
 	list := admit.CELField(admit.CELObject, path, "[]")
 	return admit.CELAnd(list+".exists(x, "+item+")",
-		admit.CELOld+" == null || "+list+" != "+admit.CELField(admit.CELOld, path, "[]"))
+		admit.CELCreate+" || "+admit.CELFieldChanged(path, "[]"))
 }
 
 // virtualMachine is a KubeVirt VirtualMachine reduced to what VM-V1 and VM-V2 read.
