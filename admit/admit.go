@@ -59,21 +59,35 @@ var DefaultPrivilegedUsers = []string{
 // IsPrivileged reports whether the request's user may delete protected objects.
 func (e *Env) IsPrivileged(r *Request) bool { return e.Privileged[r.User.Username] }
 
-// ClassProfile is a storage class with its provider profile.
+// ClassProfile is a storage class with its provider profile and its effective CDI
+// settings. Rules read a clone strategy, snapshot class or access modes from Settings,
+// never from Profile, so that a class's own annotations win everywhere (SPEC §3).
 type ClassProfile struct {
-	Class   *storagev1.StorageClass
-	Profile providers.Profile
+	Class    *storagev1.StorageClass
+	Profile  providers.Profile
+	Settings providers.Settings
 }
 
-// Profile looks up a storage class and its profile. ok is false when the class is not in
-// the view or no profile matches it.
+// Profile looks up a storage class, its profile and its effective settings. ok is false
+// when the class is not in the view or no profile matches it.
 func (e *Env) Profile(className string) (ClassProfile, bool) {
 	sc, ok := e.View.StorageClass(className)
 	if !ok {
 		return ClassProfile{}, false
 	}
+	return e.ProfileOf(sc)
+}
+
+// ProfileOf is Profile for a class at hand (the object of a StorageClass request). Invalid
+// per-class settings are skipped here; SC-V3 refuses them and `storage-webhook profiles`
+// lists them.
+func (e *Env) ProfileOf(sc *storagev1.StorageClass) (ClassProfile, bool) {
 	p, ok := e.Providers.Table().Match(sc)
-	return ClassProfile{Class: sc, Profile: p}, ok
+	if !ok {
+		return ClassProfile{}, false
+	}
+	s, _ := providers.Effective(sc, p)
+	return ClassProfile{Class: sc, Profile: p, Settings: s}, true
 }
 
 // Finding is a denial or warning of one rule.

@@ -73,8 +73,9 @@ func (r *Result) SetField(rule, current, value string, tokens ...string) {
 	r.Patch = append(r.Patch, Op{Op: op, Path: Pointer(tokens...), Value: value, Rule: rule})
 }
 
-// AddObject adds a whole member holding an object (such as /spec when it is absent).
-func (r *Result) AddObject(rule string, value map[string]any, tokens ...string) {
+// AddMember adds a whole member, such as /spec when it is absent or a list; "add" replaces
+// a member that exists (RFC 6902 §4.1), such as a list that is empty or null.
+func (r *Result) AddMember(rule string, value any, tokens ...string) {
 	r.Patch = append(r.Patch, Op{Op: "add", Path: Pointer(tokens...), Value: value, Rule: rule})
 }
 

@@ -75,6 +75,7 @@ func NewFiles(objs []*unstructured.Unstructured) (*Files, error) {
 		Cache: &Cache{
 			classes: mk("storageclasses"), pvcs: mk("persistentvolumeclaims"),
 			images: mk("virtualmachineimages"), pods: mk("pods"), vms: mk("virtualmachines"),
+			snapshotClasses: mk("volumesnapshotclasses"),
 		},
 		objects: map[ObjectKey]*unstructured.Unstructured{},
 	}
@@ -105,6 +106,8 @@ func (f *Files) index(u *unstructured.Unstructured) error {
 		ix, obj = f.images, u.DeepCopy() // Transform converts it, as in the informer
 	case "VirtualMachine.kubevirt.io":
 		ix, obj = f.vms, u.DeepCopy()
+	case "VolumeSnapshotClass.snapshot.storage.k8s.io":
+		ix, obj = f.snapshotClasses, u.DeepCopy()
 	default:
 		return nil
 	}

@@ -19,7 +19,8 @@ const resync = 0 * time.Second
 
 // StartInformers starts watch caches for every kind the rules read and returns at once;
 // Synced reports when they are complete. Typed informers serve the core and storage kinds,
-// dynamic informers Harvester's images and KubeVirt's VMs (no generated clients are
+// dynamic informers Harvester's images, KubeVirt's VMs and external-snapshotter's
+// VolumeSnapshotClasses (no generated clients are
 // imported for them). All of them
 // run Transform before an object is stored.
 func StartInformers(ctx context.Context, cfg *rest.Config) (*Cache, error) {
@@ -64,6 +65,9 @@ func startInformers(ctx context.Context, kube kubernetes.Interface, dyn dynamic.
 		return nil, err
 	}
 	if c.vms, err = add("virtualmachines", untyped.ForResource(VirtualMachineGVR).Informer()); err != nil {
+		return nil, err
+	}
+	if c.snapshotClasses, err = add("volumesnapshotclasses", untyped.ForResource(VolumeSnapshotClassGVR).Informer()); err != nil {
 		return nil, err
 	}
 	typed.Start(ctx.Done())

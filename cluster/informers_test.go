@@ -2,6 +2,7 @@ package cluster
 
 import (
 	"context"
+	"slices"
 	"testing"
 	"time"
 
@@ -47,8 +48,14 @@ func TestInformersFillTheView(t *testing.T) {
 				map[string]any{"name": "cloudinit", "cloudInitNoCloud": map[string]any{"userData": "#cloud-config"}},
 			}}}},
 	}}
+	vsc := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "snapshot.storage.k8s.io/v1", "kind": "VolumeSnapshotClass",
+		"metadata": map[string]any{"name": "rbd-snap", "annotations": map[string]any{AnnDefaultSnapshotClass: "true"}},
+		"driver":   "rbd.csi.ceph.com", "deletionPolicy": "Delete", "parameters": map[string]any{"clusterID": "c1"},
+	}}
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
-		map[schema.GroupVersionResource]string{harvester.ImageGVR: "VirtualMachineImageList", VirtualMachineGVR: "VirtualMachineList"}, image, vm)
+		map[schema.GroupVersionResource]string{harvester.ImageGVR: "VirtualMachineImageList", VirtualMachineGVR: "VirtualMachineList",
+			VolumeSnapshotClassGVR: "VolumeSnapshotClassList"}, image, vm, vsc)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	c, err := startInformers(ctx, kube, dyn)
@@ -66,6 +73,12 @@ func TestInformersFillTheView(t *testing.T) {
 	if got, ok := c.VirtualMachine("default", "web"); !ok || len(got.Spec.Template.Spec.Volumes) != 2 ||
 		got.Spec.Template.Spec.Volumes[1].DataVolume.Name != "web-data" || got.Spec.Template.Spec.Domain.CPU != nil {
 		t.Errorf("vm = %+v, %v (only claim volumes are kept)", got, ok)
+	}
+	if got, ok := c.VolumeSnapshotClass("rbd-snap"); !ok || got.Driver != "rbd.csi.ceph.com" {
+		t.Errorf("snapshot class = %+v, %v", got, ok)
+	}
+	if got := c.DefaultVolumeSnapshotClasses("rbd.csi.ceph.com"); !slices.Equal(got, []string{"rbd-snap"}) {
+		t.Errorf("default snapshot classes of rbd = %v", got)
 	}
 	if imgs := c.ImagesUsingStorageClass(""); len(imgs) != 0 {
 		t.Errorf("images of no class = %v", imgs)

@@ -37,6 +37,8 @@ func Transform(obj any) (any, error) {
 			return imageFromUnstructured(o), nil
 		case schema.GroupKind{Group: VirtualMachineGVR.Group, Kind: "VirtualMachine"}:
 			return vmFromUnstructured(o), nil
+		case schema.GroupKind{Group: VolumeSnapshotClassGVR.Group, Kind: "VolumeSnapshotClass"}:
+			return snapshotClassFromUnstructured(o), nil
 		}
 	}
 	return obj, nil

@@ -30,19 +30,23 @@ type View interface {
 	// storage class is the class.
 	ImagesUsingStorageClass(class string) []string
 	VirtualMachine(namespace, name string) (*kubevirtv1.VirtualMachine, bool)
+	VolumeSnapshotClass(name string) (*VolumeSnapshotClass, bool)
+	// DefaultVolumeSnapshotClasses names the classes of a CSI driver marked default, sorted
+	// (the snapshot controller refuses to choose when there are several).
+	DefaultVolumeSnapshotClasses(driver string) []string
 }
 
 // Index names.
 const (
-	indexDefault = "default" // storage classes marked default, under the key "true"
+	indexDefault = "default" // storage classes marked default under "true"; snapshot classes under their driver
 	indexPVC     = "pvc"     // pods by "namespace/claimName" of each PVC volume
 	indexClass   = "class"   // images by their image storage class
 )
 
 // Cache implements View over client-go indexers.
 type Cache struct {
-	classes, pvcs, images, pods, vms cache.Indexer
-	synced                           []namedSync
+	classes, pvcs, images, pods, vms, snapshotClasses cache.Indexer
+	synced                                            []namedSync
 }
 
 type namedSync struct {
@@ -59,6 +63,7 @@ func newIndexers() map[string]cache.Indexers {
 		"virtualmachineimages":   {indexClass: indexImageClass},
 		"pods":                   {indexPVC: indexPodClaims},
 		"virtualmachines":        {},
+		"volumesnapshotclasses":  {indexDefault: indexDefaultSnapshotClass},
 	}
 }
 

@@ -97,6 +97,19 @@ const (
 	AnnCDIClassCloneStrategy = "cdi.kubevirt.io/clone-strategy"
 )
 
+// Harvester's per-class CDI settings (SPEC §3): StorageClass annotations that its UI
+// writes and its storage class controller copies into the class's StorageProfile (the
+// first three) and into the CDI resource's per-class filesystem overhead (the last).
+const (
+	AnnClassCloneStrategy      = "cdi.harvesterhci.io/storageProfileCloneStrategy"
+	AnnClassSnapshotClass      = "cdi.harvesterhci.io/storageProfileVolumeSnapshotClass"
+	AnnClassAccessModes        = "cdi.harvesterhci.io/storageProfileVolumeModeAccessModes"
+	AnnClassFilesystemOverhead = "cdi.harvesterhci.io/filesystemOverhead"
+)
+
+// ClassSettingKeys are the four per-class CDI setting annotations, in SPEC order.
+var ClassSettingKeys = []string{AnnClassCloneStrategy, AnnClassSnapshotClass, AnnClassAccessModes, AnnClassFilesystemOverhead}
+
 // BackupTypes of a VirtualMachineBackup's spec.type.
 const (
 	BackupTypeBackup   = "backup"

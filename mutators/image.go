@@ -52,7 +52,7 @@ func Image(env *admit.Env, req *admit.Request) (res admit.Result) {
 	name := admit.ObjectName(req, img.Metadata.Name, img.Metadata.GenerateName)
 	if img.Spec == nil {
 		img.Spec = &harvester.ImageSpec{}
-		res.AddObject(RuleImageStorageClass, map[string]any{}, "spec")
+		res.AddMember(RuleImageStorageClass, map[string]any{}, "spec")
 	}
 	if old.Spec == nil {
 		old.Spec = &harvester.ImageSpec{}

@@ -9,16 +9,17 @@ import (
 	"github.com/hcistorage/storage-webhook/admit"
 )
 
-// RuleStorageProfile is SP-M1: CDI's StorageProfile gets the clone strategy and snapshot
-// class of its class's provider profile.
+// RuleStorageProfile is SP-M1: CDI's StorageProfile gets the clone strategy, snapshot class
+// and claim property sets of its class's effective settings where it has none.
 const RuleStorageProfile = "SP-M1"
 
 // storageProfileRequest decodes what SP-M1 reads; spec is a pointer to know whether /spec exists.
 type storageProfileRequest struct {
 	Metadata metav1.ObjectMeta `json:"metadata"`
 	Spec     *struct {
-		CloneStrategy *string `json:"cloneStrategy"`
-		SnapshotClass *string `json:"snapshotClass"`
+		CloneStrategy     *string `json:"cloneStrategy"`
+		SnapshotClass     *string `json:"snapshotClass"`
+		ClaimPropertySets []any   `json:"claimPropertySets"`
 	} `json:"spec"`
 }
 
@@ -33,12 +34,21 @@ var WhenStorageProfile = admit.CELAnd(
 	admit.CELOr(
 		admit.CELField(admit.CELObject, "spec.cloneStrategy", "''")+" == ''",
 		admit.CELField(admit.CELObject, "spec.snapshotClass", "''")+" == ''",
+		admit.CELField(admit.CELObject, "spec.claimPropertySets", "[]")+".size() == 0",
 	),
 )
 
 // StorageProfile runs SP-M1 on a StorageProfile CREATE, or an UPDATE that changes the spec.
-// A value an administrator set is never overwritten; only unset (absent or empty) fields
-// are filled.
+// Only unset (absent, empty) fields are filled, from the effective settings of the class
+// of the same name, so a value an administrator or a controller set is never overwritten.
+//
+// It never fights a controller. Harvester's storage class controller sets these fields
+// from the class's annotations and clears one whose annotation is absent; SC-M1 writes an
+// annotation for every value a profile gives, so the two agree and the controller's
+// update passes unchanged. Where they would not (a class stored before this webhook, with
+// a profile value but no annotation), the clearing update gets the same value back every
+// time: the stored profile does not change, so no watch event follows and the controller,
+// whose update succeeded, does not retry.
 func StorageProfile(env *admit.Env, req *admit.Request) (res admit.Result) {
 	var sp storageProfileRequest
 	if !res.Decode("StorageProfile", req.Object, &sp) {
@@ -60,20 +70,25 @@ func StorageProfile(env *admit.Env, req *admit.Request) (res admit.Result) {
 		name = req.Name
 	}
 	cp, ok := env.Profile(name) // a StorageProfile is named like its StorageClass
-	if !ok || (cp.Profile.CloneStrategy == "" && cp.Profile.SnapshotClass == "") {
+	want := cp.Settings
+	if !ok || (want.CloneStrategy == "" && want.SnapshotClass == "" && len(want.AccessModes) == 0) {
 		return res
 	}
 	var clone, snap string
+	var sets []any
 	if sp.Spec == nil {
-		res.AddObject(RuleStorageProfile, map[string]any{}, "spec")
+		res.AddMember(RuleStorageProfile, map[string]any{}, "spec")
 	} else {
-		clone, snap = ptr.Deref(sp.Spec.CloneStrategy, ""), ptr.Deref(sp.Spec.SnapshotClass, "")
+		clone, snap, sets = ptr.Deref(sp.Spec.CloneStrategy, ""), ptr.Deref(sp.Spec.SnapshotClass, ""), sp.Spec.ClaimPropertySets
 	}
-	if clone == "" && cp.Profile.CloneStrategy != "" {
-		res.SetField(RuleStorageProfile, clone, cp.Profile.CloneStrategy, "spec", "cloneStrategy")
+	if clone == "" && want.CloneStrategy != "" {
+		res.SetField(RuleStorageProfile, clone, want.CloneStrategy, "spec", "cloneStrategy")
 	}
-	if snap == "" && cp.Profile.SnapshotClass != "" {
-		res.SetField(RuleStorageProfile, snap, cp.Profile.SnapshotClass, "spec", "snapshotClass")
+	if snap == "" && want.SnapshotClass != "" {
+		res.SetField(RuleStorageProfile, snap, want.SnapshotClass, "spec", "snapshotClass")
+	}
+	if len(sets) == 0 && len(want.AccessModes) > 0 {
+		res.AddMember(RuleStorageProfile, want.AccessModes.ClaimPropertySets(), "spec", "claimPropertySets")
 	}
 	return res
 }

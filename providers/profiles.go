@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"slices"
 
+	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	"sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
@@ -21,10 +22,13 @@ type Profile struct {
 	Provisioner string `json:"provisioner"`
 	// Parameters must all be present with equal values in the class's parameters; an empty
 	// value matches a parameter that is absent.
-	Parameters        map[string]string `json:"parameters,omitempty"`
-	Backend           string            `json:"backend"`
-	CloneStrategy     string            `json:"cloneStrategy,omitempty"`
-	SnapshotClass     string            `json:"snapshotClass,omitempty"`
+	Parameters    map[string]string `json:"parameters,omitempty"`
+	Backend       string            `json:"backend"`
+	CloneStrategy string            `json:"cloneStrategy,omitempty"`
+	SnapshotClass string            `json:"snapshotClass,omitempty"`
+	// AccessModes are the claim property sets CDI needs for a provisioner whose capabilities
+	// it does not know (the default of storageProfileVolumeModeAccessModes).
+	AccessModes       AccessModes       `json:"accessModes,omitempty"`
 	DefaultParameters map[string]string `json:"defaultParameters,omitempty"`
 	VolumeSnapshots   bool              `json:"volumeSnapshots"`
 	VMSnapshots       bool              `json:"vmSnapshots"`
@@ -53,6 +57,7 @@ func Builtins() Table {
 			DefaultParameters: map[string]string{"migratable": "true"}, ExportTarget: true},
 		{Name: "lvm", Provisioner: "lvm.driver.harvesterhci.io",
 			Backend: harvester.BackendCDI, CloneStrategy: "snapshot", SnapshotClass: "lvm-snapshot",
+			AccessModes:     AccessModes{corev1.PersistentVolumeBlock: {corev1.ReadWriteOnce}},
 			VolumeSnapshots: true, VMSnapshots: true, ExportTarget: true},
 		{Name: "other", Provisioner: AnyProvisioner,
 			Backend: harvester.BackendCDI, VolumeSnapshots: true, VMSnapshots: true, ExportTarget: true},
@@ -133,6 +138,10 @@ func (p *Profile) validate() error {
 		return fmt.Errorf("backend %q must be %q or %q", p.Backend, harvester.BackendCDI, harvester.BackendBackingImage)
 	case p.CloneStrategy != "" && !slices.Contains(CloneStrategies, p.CloneStrategy):
 		return fmt.Errorf("cloneStrategy %q must be one of %v", p.CloneStrategy, CloneStrategies)
+	case p.AccessModes != nil:
+		if err := p.AccessModes.validate(); err != nil {
+			return fmt.Errorf("accessModes: %w", err)
+		}
 	}
 	return nil
 }

@@ -25,6 +25,7 @@ type volumeSnapshot struct {
 		Source struct {
 			PersistentVolumeClaimName *string `json:"persistentVolumeClaimName"`
 		} `json:"source"`
+		VolumeSnapshotClassName *string `json:"volumeSnapshotClassName"`
 	} `json:"spec"`
 }
 
@@ -55,8 +56,41 @@ func VolumeSnapshot(env *admit.Env, req *admit.Request) (res admit.Result) {
 	if !cp.Profile.VolumeSnapshots {
 		res.Deny(RuleVolumeSnapshot, "VolumeSnapshot %s: PVC %s/%s is on storage class %q (profile %s), which cannot take volume snapshots: back the data up another way, or move it to a class whose engine supports snapshots",
 			name, req.Namespace, claim, class, cp.Profile.Name)
+		return res
 	}
+	snapshotClass(env, &res, name, claim, ptr.Deref(vs.Spec.VolumeSnapshotClassName, ""), cp)
 	return res
+}
+
+// snapshotClass checks the VolumeSnapshotClass a snapshot of a PVC of class cp will get:
+// the one it names, else the default class of the PVC's driver, as the snapshot controller
+// chooses. A class of another driver can never cut the snapshot: deny. A class that does
+// not exist yet, or no class to choose, leaves the snapshot pending: warn, and name the
+// class's effective snapshot class (its annotation, else its profile's) as the one to use.
+func snapshotClass(env *admit.Env, res *admit.Result, name, claim, named string, cp admit.ClassProfile) {
+	driver := cp.Class.Provisioner
+	suggest := "a VolumeSnapshotClass of driver " + driver
+	if want := cp.Settings.SnapshotClass; want != "" {
+		suggest = fmt.Sprintf("%q, the snapshot class of storage class %q (from %s)", want, cp.Class.Name, cp.Settings.From["snapshotClass"])
+	}
+	if named != "" {
+		vsc, ok := env.View.VolumeSnapshotClass(named)
+		switch {
+		case !ok:
+			res.Warn(RuleVolumeSnapshot, "VolumeSnapshot %s: VolumeSnapshotClass %q does not exist, so the snapshot waits until it does: create it, or name %s", name, named, suggest)
+		case vsc.Driver != driver:
+			res.Deny(RuleVolumeSnapshot, "VolumeSnapshot %s: VolumeSnapshotClass %q is of driver %s, but PVC %s is provisioned by %s (storage class %q), so the snapshot can never be taken: name %s",
+				name, named, vsc.Driver, claim, driver, cp.Class.Name, suggest)
+		}
+		return
+	}
+	if defaults := env.View.DefaultVolumeSnapshotClasses(driver); len(defaults) != 1 {
+		why := "no VolumeSnapshotClass of driver " + driver + " is marked default"
+		if len(defaults) > 1 {
+			why = fmt.Sprintf("%d VolumeSnapshotClasses of driver %s are marked default (%s)", len(defaults), driver, strings.Join(defaults, ", "))
+		}
+		res.Warn(RuleVolumeSnapshot, "VolumeSnapshot %s names no spec.volumeSnapshotClassName and %s, so the snapshot controller cannot choose one: set it to %s", name, why, suggest)
+	}
 }
 
 // virtualMachineBackup is harvesterhci.io/v1beta1 VirtualMachineBackup, reduced to what

@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"fmt"
 	"slices"
 	"strings"
 
@@ -15,6 +16,7 @@ import (
 const (
 	RuleStorageClassCloneStrategy = "SC-V1"
 	RuleStorageClassInUse         = "SC-V2"
+	RuleStorageClassCDISettings   = "SC-V3"
 )
 
 // maxListed bounds the names a denial lists; the total is always given.
@@ -27,7 +29,23 @@ var WhenStorageClassCloneStrategy = admit.CELAnd(
 	admit.CELCreate+" || "+admit.CELAnnotationChanged(harvester.AnnCDIClassCloneStrategy),
 )
 
-// StorageClass runs SC-V1 on CREATE and UPDATE, SC-V2 on DELETE. On UPDATE, SC-V1 checks the
+// WhenStorageClassCDISettings is when SC-V3 can deny or warn: every CREATE (its warning is
+// about any class), and an update that sets, changes or removes a per-class setting or a
+// clone-strategy annotation. The annotations are day-2 settings, edited in Harvester's UI.
+var WhenStorageClassCDISettings = admit.CELOr(
+	admit.CELCreate,
+	admit.CELOr(annotationsChanged(append([]string{harvester.AnnCDIClassCloneStrategy}, harvester.ClassSettingKeys...))...),
+)
+
+func annotationsChanged(keys []string) []string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = admit.CELAnd(admit.CELUpdate, admit.CELAnnotationChanged(k))
+	}
+	return out
+}
+
+// StorageClass runs SC-V1 and SC-V3 on CREATE and UPDATE, SC-V2 on DELETE. On UPDATE, SC-V1 checks the
 // annotation only when the update sets or changes it: a class admitted before this webhook
 // is never blocked by a value it already had.
 func StorageClass(env *admit.Env, req *admit.Request) (res admit.Result) {
@@ -40,6 +58,7 @@ func StorageClass(env *admit.Env, req *admit.Request) (res admit.Result) {
 		if req.Operation == admit.Update && !res.Decode("old StorageClass", req.OldObject, &old) {
 			return res
 		}
+		classSettings(env, req, &sc, &old, &res)
 		v, ok := sc.Annotations[harvester.AnnCDIClassCloneStrategy]
 		if was, had := old.Annotations[harvester.AnnCDIClassCloneStrategy]; ok && had && was == v {
 			return res
@@ -62,4 +81,85 @@ func StorageClass(env *admit.Env, req *admit.Request) (res admit.Result) {
 			req.Name, len(images), strings.Join(listed, ", "), more)
 	}
 	return res
+}
+
+// classSettings runs SC-V3: the per-class CDI settings of SPEC §3 must be valid. On UPDATE an
+// annotation is checked only when the update sets or changes it, and the rules between
+// two annotations only when it changes one of them, so a class stored before this webhook
+// is not blocked by what it already had. The warning about access modes is given when a
+// class is created and when an update changes its access-modes annotation.
+func classSettings(env *admit.Env, req *admit.Request, sc, old *storagev1.StorageClass, res *admit.Result) {
+	name := admit.ObjectName(req, sc.Name, sc.GenerateName)
+	create := req.Operation == admit.Create
+	changed := func(keys ...string) bool {
+		for _, k := range keys {
+			v, has := sc.Annotations[k]
+			w, had := old.Annotations[k]
+			if create || has != had || v != w {
+				return true
+			}
+		}
+		return false
+	}
+	deny := func(key, format string, args ...any) {
+		res.Deny(RuleStorageClassCDISettings, "StorageClass %s: annotation %s: %s", name, key, fmt.Sprintf(format, args...))
+	}
+	set := func(key string) (string, bool) {
+		v, ok := sc.Annotations[key]
+		return v, ok && changed(key)
+	}
+	if !providers.AcceptsClassSettings(sc) {
+		for _, key := range harvester.ClassSettingKeys {
+			if _, ok := set(key); ok {
+				deny(key, "Longhorn v1 classes (dataEngine: v1) keep images as backing images and take no CDI settings, and Harvester ignores them there: remove the annotation, or set it on a Longhorn v2 (dataEngine: v2) or third-party class")
+			}
+		}
+		return
+	}
+	if v, ok := set(harvester.AnnClassCloneStrategy); ok {
+		if err := providers.ValidCloneStrategy(v); err != nil {
+			deny(harvester.AnnClassCloneStrategy, "%v", err)
+		}
+	}
+	if v, ok := set(harvester.AnnClassSnapshotClass); ok {
+		switch vsc, found := env.View.VolumeSnapshotClass(v); {
+		case v == "":
+			deny(harvester.AnnClassSnapshotClass, "the value is empty: name a VolumeSnapshotClass of driver %s, or remove the annotation", sc.Provisioner)
+		case !found:
+			deny(harvester.AnnClassSnapshotClass, "VolumeSnapshotClass %q does not exist: create it first, or name an existing class of driver %s", v, sc.Provisioner)
+		case vsc.Driver != sc.Provisioner:
+			res.Warn(RuleStorageClassCDISettings, "StorageClass %s: annotation %s names VolumeSnapshotClass %q of driver %s, but the class's provisioner is %s: CDI cannot take snapshot clones with it",
+				name, harvester.AnnClassSnapshotClass, v, vsc.Driver, sc.Provisioner)
+		}
+	}
+	if v, ok := set(harvester.AnnClassAccessModes); ok {
+		if _, err := providers.ParseAccessModes(v); err != nil {
+			deny(harvester.AnnClassAccessModes, "%v", err)
+		}
+	}
+	if v, ok := set(harvester.AnnClassFilesystemOverhead); ok {
+		if err := providers.ValidFilesystemOverhead(v); err != nil {
+			deny(harvester.AnnClassFilesystemOverhead, "%v", err)
+		}
+	}
+	if !res.Allowed() {
+		return // the rules below read the settings just refused
+	}
+	cp, ok := env.ProfileOf(sc)
+	if !ok {
+		return
+	}
+	h, hasH := sc.Annotations[harvester.AnnClassCloneStrategy]
+	c, hasC := sc.Annotations[harvester.AnnCDIClassCloneStrategy]
+	if hasH && hasC && h != c && changed(harvester.AnnClassCloneStrategy, harvester.AnnCDIClassCloneStrategy) {
+		deny(harvester.AnnClassCloneStrategy, "%q differs from %s %q: give the class one clone strategy, in either annotation or both", h, harvester.AnnCDIClassCloneStrategy, c)
+	}
+	if cp.Settings.CloneStrategy == "snapshot" && cp.Settings.SnapshotClass == "" &&
+		changed(harvester.AnnClassCloneStrategy, harvester.AnnCDIClassCloneStrategy, harvester.AnnClassSnapshotClass) {
+		deny(harvester.AnnClassSnapshotClass, "clone strategy snapshot needs a VolumeSnapshotClass, and neither this annotation nor profile %s names one: set it to a VolumeSnapshotClass of driver %s, or choose clone strategy copy or csi-clone", cp.Profile.Name, sc.Provisioner)
+	}
+	if len(cp.Settings.AccessModes) == 0 && providers.CDIAccessModes(sc) == "" && changed(harvester.AnnClassAccessModes) {
+		res.Warn(RuleStorageClassCDISettings, "StorageClass %s: CDI has no built-in access modes for provisioner %s, so it cannot size or bind DataVolumes of this class that use spec.storage until annotation %s is set, such as {\"Block\":[\"ReadWriteOnce\"]}",
+			name, sc.Provisioner, harvester.AnnClassAccessModes)
+	}
 }

@@ -45,6 +45,7 @@ var ruleFixes = map[string]string{
 	"SP-M1":  "Nothing; a `spec.cloneStrategy` or `spec.snapshotClass` you set on the StorageProfile is kept, the profile only fills the unset ones.",
 	"SC-M1":  "Nothing; an annotation or parameter you set when creating the class is kept, the profile's defaults only fill what is absent (parameters cannot be changed after creation).",
 	"SC-V1":  "Set `cdi.kubevirt.io/clone-strategy` to exactly `copy`, `snapshot` or `csi-clone` (lower case), or remove it.",
+	"SC-V3":  "Fix the annotation the message names: a clone strategy of `copy`, `snapshot` or `csi-clone`; an existing VolumeSnapshotClass (create it first); access modes as JSON such as `{\"Block\":[\"ReadWriteOnce\"]}`; an overhead such as `0.055`; give a `snapshot` clone strategy a snapshot class; keep the two clone-strategy annotations equal; and keep all four off Longhorn v1 classes. For the warning, set the access-modes annotation.",
 	"SC-V2":  "Delete the images the message lists first (an image's class cannot change: recreate any you still need on another class), then delete the class.",
 	"VS-V1":  "Protect the data another way, or move it to a class whose profile allows volume snapshots (`volumeSnapshots: true` in the `--providers` file).",
 	"VMB-V1": "Take the kind the volumes' profile allows (an LVM class allows VM snapshots, not backups), or detach or move the volumes the message names to a class whose profile allows this kind; `spec.type` must be `backup` or `snapshot`.",

@@ -122,7 +122,7 @@ func Routes() []Route {
 			Mutate:       mutators.DataVolume, MutateOps: createUpdate, MutateFailure: fail,
 			Validate: validators.DataVolume, ValidateOps: createDelete, ValidateFailure: fail,
 			Rules: []Rule{
-				{mutators.RuleDVCloneStrategy, "mutating", createUpdate, "annotate a PVC clone with cdi.kubevirt.io/cloneType from the target class's profile, unless one is set; on update, set again one the update drops", mutators.WhenDVCloneStrategy},
+				{mutators.RuleDVCloneStrategy, "mutating", createUpdate, "annotate a PVC clone with cdi.kubevirt.io/cloneType from the target class's effective clone strategy, unless one is set; on update, set again one the update drops", mutators.WhenDVCloneStrategy},
 				{mutators.RuleDVImmediateBind, "mutating", createUpdate, "ask an image's DataVolume on a WaitForFirstConsumer class for immediate binding; on update, ask again when the update drops the request", mutators.WhenDVImmediateBind},
 				{validators.RuleDVCloneSize, "validating", create, "deny a clone of a golden PVC smaller than the image minimum size", validators.WhenDVCloneSize},
 				{validators.RuleDVImageDelete, "validating", del, "deny deleting the DataVolume of an existing image, unless the user is privileged", validators.WhenDVImageDelete},
@@ -131,11 +131,13 @@ func Routes() []Route {
 		{
 			Group: "cdi.kubevirt.io", Version: "v1beta1", Resource: "storageprofiles", Kind: "StorageProfile",
 			SubResources: []string{""},
-			// CDI's controller writes StorageProfiles all the time and CDI falls back to the
-			// class's clone-strategy annotation (SC-M1): a missed default costs little.
+			// CDI's controller creates StorageProfiles and must never wait on this service. A
+			// missed fill costs little: CDI falls back to the class's clone-strategy annotation
+			// (SC-M1), and in Harvester its storage class controller copies the class's
+			// annotations (SC-M1 writes them) into the profile anyway.
 			Mutate: mutators.StorageProfile, MutateOps: createUpdate, MutateFailure: ignore,
 			Rules: []Rule{
-				{mutators.RuleStorageProfile, "mutating", createUpdate, "fill unset spec.cloneStrategy and spec.snapshotClass from the profile of the class of the same name", mutators.WhenStorageProfile},
+				{mutators.RuleStorageProfile, "mutating", createUpdate, "fill unset spec.cloneStrategy, spec.snapshotClass and spec.claimPropertySets from the effective settings of the class of the same name", mutators.WhenStorageProfile},
 			},
 		},
 		{
@@ -144,8 +146,9 @@ func Routes() []Route {
 			Mutate:       mutators.StorageClass, MutateOps: createUpdate, MutateFailure: fail,
 			Validate: validators.StorageClass, ValidateOps: all, ValidateFailure: fail,
 			Rules: []Rule{
-				{mutators.RuleStorageClassDefaults, "mutating", createUpdate, "add the profile's cdi.kubevirt.io/clone-strategy annotation and default parameters where absent; on update, set again those the update drops", mutators.WhenStorageClassDefaults},
+				{mutators.RuleStorageClassDefaults, "mutating", createUpdate, "write the effective clone strategy, snapshot class and access modes as Harvester's annotations and the clone strategy as cdi.kubevirt.io/clone-strategy, and the profile's default parameters, where absent; on update, set again those the update drops, and keep the two clone-strategy annotations equal", mutators.WhenStorageClassDefaults},
 				{validators.RuleStorageClassCloneStrategy, "validating", createUpdate, "deny a cdi.kubevirt.io/clone-strategy annotation other than copy, snapshot or csi-clone, on create or when an update sets or changes it", validators.WhenStorageClassCloneStrategy},
+				{validators.RuleStorageClassCDISettings, "validating", createUpdate, "deny invalid per-class CDI settings (format, a missing VolumeSnapshotClass, clone strategy snapshot without a snapshot class, two clone strategies, any on a Longhorn v1 class), on create or when an update changes them; warn when CDI has no access modes for the class", validators.WhenStorageClassCDISettings},
 				{validators.RuleStorageClassInUse, "validating", del, "deny deleting a class that images use, listing up to 10 and the total", ""},
 			},
 		},
