@@ -89,6 +89,8 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = Review(args[1:], stdin, stdout, stderr)
 	case "certs":
 		err = Certs(args[1:], stdout, stderr)
+	case "profiles":
+		err = Profiles(args[1:], stdout, stderr)
 	case "rules":
 		fmt.Fprint(stdout, webhook.RulesTable())
 	case "version":
@@ -116,6 +118,7 @@ commands:
   check     evaluate manifests offline, as the API server would admit them
   review    answer one AdmissionReview JSON exactly as the server would
   certs     make a CA and serving certificate, print the Secret and caBundle
+  profiles  list StorageClasses: provider profile, per-class CDI settings, effective settings
   rules     print every rule: ID, resource, webhook, operations, what it does
   version   print version, commit and Go version
 

@@ -122,9 +122,16 @@ func classSettings(env *admit.Env, req *admit.Request, sc, old *storagev1.Storag
 		}
 	}
 	if v, ok := set(harvester.AnnClassSnapshotClass); ok {
+		// The profile's own snapshot class is what SC-M1 writes to every class of the
+		// profile: when it is missing the class is still admitted, with a warning, so that
+		// the service never refuses a class for a default it added itself.
+		p, _ := env.Providers.Table().Match(sc)
 		switch vsc, found := env.View.VolumeSnapshotClass(v); {
 		case v == "":
 			deny(harvester.AnnClassSnapshotClass, "the value is empty: name a VolumeSnapshotClass of driver %s, or remove the annotation", sc.Provisioner)
+		case !found && v == p.SnapshotClass:
+			res.Warn(RuleStorageClassCDISettings, "StorageClass %s: annotation %s names VolumeSnapshotClass %q, the default of profile %s, which does not exist yet: create it before CDI clones volumes of this class by snapshot",
+				name, harvester.AnnClassSnapshotClass, v, p.Name)
 		case !found:
 			deny(harvester.AnnClassSnapshotClass, "VolumeSnapshotClass %q does not exist: create it first, or name an existing class of driver %s", v, sc.Provisioner)
 		case vsc.Driver != sc.Provisioner:
