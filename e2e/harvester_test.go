@@ -151,32 +151,7 @@ spec:
 		})
 	})
 
-	t.Run("the storage class controller sets and clears StorageProfile fields", func(t *testing.T) {
-		// CDI creates the profile with an empty spec; SP-M1 fills the LVM defaults.
-		sp := createAs(t, cdiUser, "", "apiVersion: cdi.kubevirt.io/v1beta1\nkind: StorageProfile\nmetadata: {name: hv-lvm}\nspec: {}\n", func(u *unstructured.Unstructured) bool {
-			return str(u, "spec", "cloneStrategy") == "snapshot" && str(u, "spec", "snapshotClass") == "lvm-snapshot"
-		})
-		// From the class's annotations: a clone strategy and access modes (kept as set).
-		_ = unstructured.SetNestedField(sp.Object, "csi-clone", "spec", "cloneStrategy")
-		_ = unstructured.SetNestedSlice(sp.Object, []any{map[string]any{"accessModes": []any{"ReadWriteOnce"}, "volumeMode": "Block"}}, "spec", "claimPropertySets")
-		sp = updateAs(t, harvesterUser, sp)
-		if str(sp, "spec", "cloneStrategy") != "csi-clone" {
-			t.Errorf("the controller's clone strategy was not kept: %v", sp.Object)
-		}
-		// An annotation removed: the controller drops the field; the answer is the same on
-		// every such write, so its reconcile converges.
-		for range 2 {
-			unstructured.RemoveNestedField(sp.Object, "spec", "cloneStrategy")
-			if sp = updateAs(t, harvesterUser, sp); str(sp, "spec", "cloneStrategy") != "snapshot" {
-				t.Errorf("a cleared clone strategy is answered with %q, want the LVM profile's snapshot", str(sp, "spec", "cloneStrategy"))
-			}
-		}
-		unstructured.RemoveNestedField(sp.Object, "spec", "claimPropertySets")
-		sp = updateAs(t, harvesterUser, sp)
-		if _, has, _ := unstructured.NestedSlice(sp.Object, "spec", "claimPropertySets"); has {
-			t.Errorf("cleared claimPropertySets came back: %v", sp.Object)
-		}
-	})
+	// The storage class controller's StorageProfile writes: TestStorageProfileSettlesUnderBothControllers.
 
 	t.Run("the backup controller's VolumeSnapshot of a Longhorn v1 volume", func(t *testing.T) {
 		createAs(t, someUser, ns, pvc("vm2-disk-0", "hv-longhorn", "10Gi", ""), anyObject)

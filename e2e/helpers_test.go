@@ -60,7 +60,7 @@ func obj(t *testing.T, namespace, manifest string) *unstructured.Unstructured {
 }
 
 // clusterScoped are the kinds obj and client never put in a namespace.
-var clusterScoped = map[string]bool{"StorageClass": true, "StorageProfile": true, "Namespace": true}
+var clusterScoped = map[string]bool{"StorageClass": true, "StorageProfile": true, "Namespace": true, "VolumeSnapshotClass": true}
 
 // client returns the dynamic client of a kind, acting as user when not empty.
 func client(t *testing.T, kind, namespace, user string) dynamic.ResourceInterface {

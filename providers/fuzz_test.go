@@ -66,3 +66,41 @@ const fuzzTimeout = 10 * time.Second
 func fuzzDeadline(d time.Duration, input any) (stop func() bool) {
 	return time.AfterFunc(d, func() { panic(fmt.Sprintf("one input ran for over %v: %.200q", d, input)) }).Stop
 }
+
+// FuzzEffective computes the effective settings of classes with arbitrary annotations
+// (seeds: the SC-V3 fixtures' values). It never panics; what it returns is always valid
+// (a CDI clone strategy or none, access modes that validate and survive their own
+// annotation form), and an invalid annotation is reported, never used.
+func FuzzEffective(f *testing.F) {
+	for _, seed := range [][5]string{
+		{"lvm.driver.harvesterhci.io", "", "copy", `{"Block":["ReadWriteOnce"]}`, "0.055"},
+		{"driver.longhorn.io", "v1", "csi-clone", "", "1"},
+		{"rbd.csi.ceph.com", "", "rsync", `{"Block":[]}`, "1.0"},
+		{"x", "", "", `{"Block":["ReadWriteOnce"],"Block":["ReadWriteMany"]}`, "5.5%"},
+	} {
+		f.Add(seed[0], seed[1], seed[2], seed[3], seed[4])
+	}
+	f.Fuzz(func(t *testing.T, provisioner, engine, clone, accessModes, overhead string) {
+		defer fuzzDeadline(fuzzTimeout, []string{provisioner, engine, clone, accessModes, overhead})()
+		sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "fuzz", Annotations: map[string]string{
+			harvester.AnnClassCloneStrategy: clone, harvester.AnnClassAccessModes: accessModes, harvester.AnnClassFilesystemOverhead: overhead}},
+			Provisioner: provisioner, Parameters: map[string]string{"dataEngine": engine}}
+		p, _ := providers.Builtins().Match(sc)
+		s, errs := providers.Effective(sc, p)
+		if s.CloneStrategy != "" && !slices.Contains(providers.CloneStrategies, s.CloneStrategy) {
+			t.Fatalf("effective clone strategy %q", s.CloneStrategy)
+		}
+		if s.AccessModes != nil {
+			again, err := providers.ParseAccessModes(s.AccessModes.String())
+			if err != nil || !reflect.DeepEqual(again, s.AccessModes) {
+				t.Fatalf("access modes %v do not survive their annotation form: %v", s.AccessModes, err)
+			}
+		}
+		if _, err := providers.ParseAccessModes(accessModes); err != nil && providers.AcceptsClassSettings(sc) && len(errs) == 0 {
+			t.Fatalf("invalid access modes %q were not reported", accessModes)
+		}
+		if providers.ValidFilesystemOverhead(overhead) != nil && s.FilesystemOverhead != "" {
+			t.Fatalf("invalid overhead %q was used", overhead)
+		}
+	})
+}
