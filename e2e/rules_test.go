@@ -107,6 +107,42 @@ func TestRules(t *testing.T) {
 		expectDenied(t, "SC-V1", func(dry bool) error { _, err := create(t, bad, dry); return err })
 	})
 
+	t.Run("SC-V3 denies invalid per-class CDI settings on create and update, and warns where CDI has no access modes", func(t *testing.T) {
+		class := func(name, annotations, provisioner string) *unstructured.Unstructured {
+			return obj(t, "", "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: "+name+"\n  annotations: "+annotations+"\nprovisioner: "+provisioner+"\n")
+		}
+		for _, c := range []struct{ name, annotations string }{
+			{"e2e-sc3-clone", `{cdi.harvesterhci.io/storageProfileCloneStrategy: rsync}`},
+			{"e2e-sc3-snap", `{cdi.harvesterhci.io/storageProfileVolumeSnapshotClass: no-such-class}`},
+			{"e2e-sc3-modes", `{cdi.harvesterhci.io/storageProfileVolumeModeAccessModes: '{"Block":["RWO"]}'}`},
+			{"e2e-sc3-overhead", `{cdi.harvesterhci.io/filesystemOverhead: "1.5"}`},
+			{"e2e-sc3-two", `{cdi.harvesterhci.io/storageProfileCloneStrategy: copy, cdi.kubevirt.io/clone-strategy: csi-clone}`},
+		} {
+			expectDenied(t, "SC-V3", func(dry bool) error {
+				_, err := create(t, class(c.name, c.annotations, "rbd.csi.ceph.com"), dry)
+				return err
+			})
+		}
+		mark := suite.warnings.mark()
+		vendor := class("e2e-sc3-vendor", `{}`, "iscsi.csi.vendor.example.com")
+		if _, err := create(t, vendor, false); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = suite.dyn.Resource(gvrs["StorageClass"]).Delete(ctx, "e2e-sc3-vendor", metav1.DeleteOptions{})
+		})
+		if w := strings.Join(suite.warnings.since(mark), "\n"); !strings.Contains(w, "[SC-V3]") || !strings.Contains(w, "CDI has no built-in access modes") {
+			t.Errorf("no SC-V3 warning about access modes reached the client: %q", w)
+		}
+		// A day-2 change through the API server is checked too.
+		got := get(t, "StorageClass", "", "e2e-sc3-vendor")
+		got.SetAnnotations(map[string]string{"cdi.harvesterhci.io/filesystemOverhead": "0.0555"})
+		expectDenied(t, "SC-V3", func(dry bool) error { _, err := update(t, got, dry); return err })
+		got.SetAnnotations(map[string]string{"cdi.harvesterhci.io/storageProfileVolumeModeAccessModes": `{"Block":["ReadWriteOnce"]}`, "cdi.harvesterhci.io/filesystemOverhead": "0.055"})
+		if _, err := update(t, got, false); err != nil {
+			t.Errorf("valid settings refused: %v", err)
+		}
+	})
 	t.Run("IMG-M1 fills the default class and IMG-M2 keeps backingimage on Longhorn v1", func(t *testing.T) {
 		got := expectCreated(t, obj(t, ns, image("on-default", "", "")), func(u *unstructured.Unstructured) bool {
 			return u.GetAnnotations()["harvesterhci.io/storageClassName"] == "e2e-longhorn"
@@ -269,6 +305,23 @@ func TestRules(t *testing.T) {
 		gdv.SetOwnerReferences([]metav1.OwnerReference{{APIVersion: "harvesterhci.io/v1beta1", Kind: "VirtualMachineImage", Name: "golden-lvm", UID: lvmImg.GetUID(), BlockOwnerDeletion: ptr.To(true)}})
 		expectCreated(t, gdv, func(u *unstructured.Unstructured) bool {
 			return u.GetAnnotations()["cdi.kubevirt.io/storage.bind.immediate.requested"] == "true"
+		})
+	})
+	t.Run("DV-M1 records a class's own clone-strategy annotation over its profile's", func(t *testing.T) {
+		lvmCopy := obj(t, "", "apiVersion: storage.k8s.io/v1\nkind: StorageClass\nmetadata:\n  name: e2e-lvm-copy\n"+
+			"  annotations: {cdi.harvesterhci.io/storageProfileCloneStrategy: copy}\nprovisioner: lvm.driver.harvesterhci.io\nparameters: {vgName: vg1}\n")
+		sc, err := create(t, lvmCopy, false)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			_ = suite.dyn.Resource(gvrs["StorageClass"]).Delete(ctx, "e2e-lvm-copy", metav1.DeleteOptions{})
+		})
+		if sc.GetAnnotations()["cdi.kubevirt.io/clone-strategy"] != "copy" {
+			t.Errorf("SC-M1 did not give CDI's key the class's value: %v", sc.GetAnnotations())
+		}
+		expectCreated(t, dv("clone-to-lvm-copy", "e2e-lvm-copy", "20Gi", "disk-ok"), func(u *unstructured.Unstructured) bool {
+			return u.GetAnnotations()["cdi.kubevirt.io/cloneType"] == "copy"
 		})
 	})
 	t.Run("DV-V1 denies a clone of the golden PVC smaller than the image", func(t *testing.T) {
