@@ -77,6 +77,9 @@ func TestInformersFillTheView(t *testing.T) {
 	if got, ok := c.VolumeSnapshotClass("rbd-snap"); !ok || got.Driver != "rbd.csi.ceph.com" {
 		t.Errorf("snapshot class = %+v, %v", got, ok)
 	}
+	if got := c.VolumeSnapshotClassesOfDriver("rbd.csi.ceph.com"); !slices.Equal(got, []string{"rbd-snap"}) {
+		t.Errorf("snapshot classes of rbd = %v", got)
+	}
 	if got := c.DefaultVolumeSnapshotClasses("rbd.csi.ceph.com"); !slices.Equal(got, []string{"rbd-snap"}) {
 		t.Errorf("default snapshot classes of rbd = %v", got)
 	}

@@ -49,12 +49,27 @@ func indexDefaultSnapshotClass(obj any) ([]string, error) {
 	return nil, nil
 }
 
+func indexSnapshotClassDriver(obj any) ([]string, error) {
+	if c, ok := obj.(*VolumeSnapshotClass); ok {
+		return []string{c.Driver}, nil
+	}
+	return nil, nil
+}
+
 func (c *Cache) VolumeSnapshotClass(name string) (*VolumeSnapshotClass, bool) {
 	return get[*VolumeSnapshotClass](c.snapshotClasses, name)
 }
 
 func (c *Cache) DefaultVolumeSnapshotClasses(driver string) []string {
-	objs, _ := c.snapshotClasses.ByIndex(indexDefault, driver)
+	return c.snapshotClassNames(indexDefault, driver)
+}
+
+func (c *Cache) VolumeSnapshotClassesOfDriver(driver string) []string {
+	return c.snapshotClassNames(indexDriver, driver)
+}
+
+func (c *Cache) snapshotClassNames(index, driver string) []string {
+	objs, _ := c.snapshotClasses.ByIndex(index, driver)
 	names := make([]string, 0, len(objs))
 	for _, o := range objs {
 		if vsc, ok := o.(*VolumeSnapshotClass); ok {

@@ -34,6 +34,8 @@ type View interface {
 	// DefaultVolumeSnapshotClasses names the classes of a CSI driver marked default, sorted
 	// (the snapshot controller refuses to choose when there are several).
 	DefaultVolumeSnapshotClasses(driver string) []string
+	// VolumeSnapshotClassesOfDriver names every class of a CSI driver, sorted.
+	VolumeSnapshotClassesOfDriver(driver string) []string
 }
 
 // Index names.
@@ -41,6 +43,7 @@ const (
 	indexDefault = "default" // storage classes marked default under "true"; snapshot classes under their driver
 	indexPVC     = "pvc"     // pods by "namespace/claimName" of each PVC volume
 	indexClass   = "class"   // images by their image storage class
+	indexDriver  = "driver"  // snapshot classes by their driver
 )
 
 // Cache implements View over client-go indexers.
@@ -63,7 +66,7 @@ func newIndexers() map[string]cache.Indexers {
 		"virtualmachineimages":   {indexClass: indexImageClass},
 		"pods":                   {indexPVC: indexPodClaims},
 		"virtualmachines":        {},
-		"volumesnapshotclasses":  {indexDefault: indexDefaultSnapshotClass},
+		"volumesnapshotclasses":  {indexDefault: indexDefaultSnapshotClass, indexDriver: indexSnapshotClassDriver},
 	}
 }
 

@@ -161,9 +161,11 @@ func classSettings(env *admit.Env, req *admit.Request, sc, old *storagev1.Storag
 	if hasH && hasC && h != c && changed(harvester.AnnClassCloneStrategy, harvester.AnnCDIClassCloneStrategy) {
 		deny(harvester.AnnClassCloneStrategy, "%q differs from %s %q: give the class one clone strategy, in either annotation or both", h, harvester.AnnCDIClassCloneStrategy, c)
 	}
-	if cp.Settings.CloneStrategy == "snapshot" && cp.Settings.SnapshotClass == "" &&
+	// A snapshot clone needs a VolumeSnapshotClass of the class's driver: the one the
+	// settings name, or one CDI finds itself among the driver's classes.
+	if cp.Settings.CloneStrategy == "snapshot" && cp.Settings.SnapshotClass == "" && len(env.View.VolumeSnapshotClassesOfDriver(sc.Provisioner)) == 0 &&
 		changed(harvester.AnnClassCloneStrategy, harvester.AnnCDIClassCloneStrategy, harvester.AnnClassSnapshotClass) {
-		deny(harvester.AnnClassSnapshotClass, "clone strategy snapshot needs a VolumeSnapshotClass, and neither this annotation nor profile %s names one: set it to a VolumeSnapshotClass of driver %s, or choose clone strategy copy or csi-clone", cp.Profile.Name, sc.Provisioner)
+		deny(harvester.AnnClassSnapshotClass, "clone strategy snapshot needs a VolumeSnapshotClass of driver %s, and neither this annotation nor profile %s names one, nor does the cluster have one CDI could pick: create one and name it here, or choose clone strategy copy or csi-clone", sc.Provisioner, cp.Profile.Name)
 	}
 	if len(cp.Settings.AccessModes) == 0 && providers.CDIAccessModes(sc) == "" && changed(harvester.AnnClassAccessModes) {
 		res.Warn(RuleStorageClassCDISettings, "StorageClass %s: CDI has no built-in access modes for provisioner %s, so it cannot size or bind DataVolumes of this class that use spec.storage until annotation %s is set, such as {\"Block\":[\"ReadWriteOnce\"]}",
