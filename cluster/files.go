@@ -70,15 +70,15 @@ func ReadManifests(paths ...string) ([]*unstructured.Unstructured, error) {
 // NewFiles builds a view from objects.
 func NewFiles(objs []*unstructured.Unstructured) (*Files, error) {
 	ix := newIndexers()
-	mk := func(name string) cache.Indexer { return cache.NewIndexer(cache.MetaNamespaceKeyFunc, ix[name]) }
-	f := &Files{
-		Cache: &Cache{
-			classes: mk("storageclasses"), pvcs: mk("persistentvolumeclaims"),
-			images: mk("virtualmachineimages"), pods: mk("pods"), vms: mk("virtualmachines"),
-			snapshotClasses: mk("volumesnapshotclasses"),
-		},
-		objects: map[ObjectKey]*unstructured.Unstructured{},
+	c := &Cache{byResource: map[string]cache.Indexer{}}
+	mk := func(name string) cache.Indexer {
+		c.byResource[name] = cache.NewIndexer(cache.MetaNamespaceKeyFunc, ix[name])
+		return c.byResource[name]
 	}
+	c.classes, c.pvcs, c.images = mk("storageclasses"), mk("persistentvolumeclaims"), mk("virtualmachineimages")
+	c.pods, c.vms, c.snapshotClasses = mk("pods"), mk("virtualmachines"), mk("volumesnapshotclasses")
+	c.profiles, c.snapshots = mk("storageprofiles"), mk("volumesnapshots")
+	f := &Files{Cache: c, objects: map[ObjectKey]*unstructured.Unstructured{}}
 	for _, u := range objs {
 		key := ObjectKey{u.GetKind(), u.GetNamespace(), u.GetName()}
 		if _, dup := f.objects[key]; dup {
@@ -108,6 +108,10 @@ func (f *Files) index(u *unstructured.Unstructured) error {
 		ix, obj = f.vms, u.DeepCopy()
 	case "VolumeSnapshotClass.snapshot.storage.k8s.io":
 		ix, obj = f.snapshotClasses, u.DeepCopy()
+	case "StorageProfile.cdi.kubevirt.io":
+		ix, obj = f.profiles, u.DeepCopy()
+	case "VolumeSnapshot.snapshot.storage.k8s.io":
+		ix, obj = f.snapshots, u.DeepCopy()
 	default:
 		return nil
 	}

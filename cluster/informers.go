@@ -32,16 +32,17 @@ func StartInformers(ctx context.Context, cfg *rest.Config) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return startInformers(ctx, kube, dyn)
+	return StartInformersFrom(ctx, kube, dyn)
 }
 
-func startInformers(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface) (*Cache, error) {
+// StartInformersFrom is StartInformers over clients at hand (fake ones in tests).
+func StartInformersFrom(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface) (*Cache, error) {
 	var err error
 	typed := informers.NewSharedInformerFactoryWithOptions(kube, resync, informers.WithTransform(Transform))
 	untyped := dynamicinformer.NewDynamicSharedInformerFactory(dyn, resync)
 	ix := newIndexers()
 
-	c := &Cache{}
+	c := &Cache{byResource: map[string]cache.Indexer{}, informers: map[string]cache.SharedIndexInformer{}}
 	add := func(name string, inf cache.SharedIndexInformer) (cache.Indexer, error) {
 		if err := inf.SetTransform(Transform); err != nil {
 			return nil, err
@@ -50,6 +51,7 @@ func startInformers(ctx context.Context, kube kubernetes.Interface, dyn dynamic.
 			return nil, err
 		}
 		c.synced = append(c.synced, namedSync{name, inf.HasSynced})
+		c.byResource[name], c.informers[name] = inf.GetIndexer(), inf
 		return inf.GetIndexer(), nil
 	}
 	if c.classes, err = add("storageclasses", typed.Storage().V1().StorageClasses().Informer()); err != nil {
@@ -68,6 +70,12 @@ func startInformers(ctx context.Context, kube kubernetes.Interface, dyn dynamic.
 		return nil, err
 	}
 	if c.snapshotClasses, err = add("volumesnapshotclasses", untyped.ForResource(VolumeSnapshotClassGVR).Informer()); err != nil {
+		return nil, err
+	}
+	if c.profiles, err = add("storageprofiles", untyped.ForResource(StorageProfileGVR).Informer()); err != nil {
+		return nil, err
+	}
+	if c.snapshots, err = add("volumesnapshots", untyped.ForResource(VolumeSnapshotGVR).Informer()); err != nil {
 		return nil, err
 	}
 	typed.Start(ctx.Done())

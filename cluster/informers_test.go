@@ -55,10 +55,10 @@ func TestInformersFillTheView(t *testing.T) {
 	}}
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(),
 		map[schema.GroupVersionResource]string{harvester.ImageGVR: "VirtualMachineImageList", VirtualMachineGVR: "VirtualMachineList",
-			VolumeSnapshotClassGVR: "VolumeSnapshotClassList"}, image, vm, vsc)
+			VolumeSnapshotClassGVR: "VolumeSnapshotClassList", StorageProfileGVR: "StorageProfileList", VolumeSnapshotGVR: "VolumeSnapshotList"}, image, vm, vsc)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c, err := startInformers(ctx, kube, dyn)
+	c, err := StartInformersFrom(ctx, kube, dyn)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -39,6 +39,10 @@ func Transform(obj any) (any, error) {
 			return vmFromUnstructured(o), nil
 		case schema.GroupKind{Group: VolumeSnapshotClassGVR.Group, Kind: "VolumeSnapshotClass"}:
 			return snapshotClassFromUnstructured(o), nil
+		case schema.GroupKind{Group: StorageProfileGVR.Group, Kind: "StorageProfile"}:
+			return slimUnstructured(o, "spec"), nil
+		case schema.GroupKind{Group: VolumeSnapshotGVR.Group, Kind: "VolumeSnapshot"}:
+			return slimUnstructured(o, "spec"), nil
 		}
 	}
 	return obj, nil
@@ -97,24 +101,18 @@ func imageFromUnstructured(u *unstructured.Unstructured) *harvester.VirtualMachi
 // VirtualMachineGVR is KubeVirt's VirtualMachine resource.
 var VirtualMachineGVR = schema.GroupVersionResource{Group: "kubevirt.io", Version: "v1", Resource: "virtualmachines"}
 
-// vmFromUnstructured keeps a VM's identity and the volumes that name a claim (PVC and
-// DataVolume volumes), which is what the backup rule reads. A VM that does not convert
-// keeps its identity and no volumes.
+// vmFromUnstructured keeps what VM-V1, VM-V2 and VMB-V1 read: the VM's metadata (its
+// volumeClaimTemplates annotation, the imported label, the deletion timestamp), the
+// volumes that name a claim (PVC and DataVolume volumes), the dataVolumeTemplates and the
+// hotplug requests. A part that does not convert is left out; the rest is kept.
 func vmFromUnstructured(u *unstructured.Unstructured) *kubevirtv1.VirtualMachine {
-	out := &kubevirtv1.VirtualMachine{
-		TypeMeta:   metav1.TypeMeta{APIVersion: u.GetAPIVersion(), Kind: u.GetKind()},
-		ObjectMeta: metav1.ObjectMeta{Name: u.GetName(), Namespace: u.GetNamespace(), UID: u.GetUID(), ResourceVersion: u.GetResourceVersion()},
+	out := &kubevirtv1.VirtualMachine{TypeMeta: metav1.TypeMeta{APIVersion: u.GetAPIVersion(), Kind: u.GetKind()}}
+	if meta, ok := u.Object["metadata"].(map[string]any); !ok || runtime.DefaultUnstructuredConverter.FromUnstructured(meta, &out.ObjectMeta) != nil {
+		out.ObjectMeta = metav1.ObjectMeta{Name: u.GetName(), Namespace: u.GetNamespace(), UID: u.GetUID(), ResourceVersion: u.GetResourceVersion()}
 	}
-	vols, found, err := unstructured.NestedSlice(u.Object, "spec", "template", "spec", "volumes")
-	if err != nil || !found {
-		return out
-	}
+	out.ObjectMeta = slimMeta(out.ObjectMeta)
 	var keep []kubevirtv1.Volume
-	for _, v := range vols {
-		m, ok := v.(map[string]any)
-		if !ok {
-			continue
-		}
+	for _, m := range nestedMaps(u, "spec", "template", "spec", "volumes") {
 		var vol kubevirtv1.Volume
 		if runtime.DefaultUnstructuredConverter.FromUnstructured(m, &vol) != nil {
 			continue
@@ -126,6 +124,74 @@ func vmFromUnstructured(u *unstructured.Unstructured) *kubevirtv1.VirtualMachine
 	}
 	if len(keep) > 0 {
 		out.Spec.Template = &kubevirtv1.VirtualMachineInstanceTemplateSpec{Spec: kubevirtv1.VirtualMachineInstanceSpec{Volumes: keep}}
+	}
+	for _, m := range nestedMaps(u, "spec", "dataVolumeTemplates") {
+		var dvt kubevirtv1.DataVolumeTemplateSpec
+		if runtime.DefaultUnstructuredConverter.FromUnstructured(m, &dvt) == nil {
+			out.Spec.DataVolumeTemplates = append(out.Spec.DataVolumeTemplates, dvt)
+		}
+	}
+	for _, m := range nestedMaps(u, "status", "volumeRequests") {
+		var r kubevirtv1.VirtualMachineVolumeRequest
+		if runtime.DefaultUnstructuredConverter.FromUnstructured(m, &r) == nil {
+			out.Status.VolumeRequests = append(out.Status.VolumeRequests, r)
+		}
+	}
+	return out
+}
+
+// nestedMaps is the list at fields, keeping only its object items.
+func nestedMaps(u *unstructured.Unstructured, fields ...string) []map[string]any {
+	items, found, err := unstructured.NestedSlice(u.Object, fields...)
+	if err != nil || !found {
+		return nil
+	}
+	out := make([]map[string]any, 0, len(items))
+	for _, it := range items {
+		if m, ok := it.(map[string]any); ok {
+			out = append(out, m)
+		}
+	}
+	return out
+}
+
+// StorageProfileGVR is CDI's StorageProfile resource.
+var StorageProfileGVR = schema.GroupVersionResource{Group: "cdi.kubevirt.io", Version: "v1beta1", Resource: "storageprofiles"}
+
+// VolumeSnapshotGVR is external-snapshotter's VolumeSnapshot resource.
+var VolumeSnapshotGVR = schema.GroupVersionResource{Group: "snapshot.storage.k8s.io", Version: "v1", Resource: "volumesnapshots"}
+
+// slimUnstructured keeps an object's identity, annotations, labels and owners, and the
+// named top-level fields (a StorageProfile's spec, a VolumeSnapshot's spec): what `audit`
+// reads of kinds no admission rule looks up.
+func slimUnstructured(u *unstructured.Unstructured, fields ...string) *unstructured.Unstructured {
+	out := &unstructured.Unstructured{Object: map[string]any{"apiVersion": u.GetAPIVersion(), "kind": u.GetKind()}}
+	meta := map[string]any{"name": u.GetName()}
+	if ns := u.GetNamespace(); ns != "" {
+		meta["namespace"] = ns
+	}
+	src, _ := u.Object["metadata"].(map[string]any)
+	for _, k := range []string{"uid", "resourceVersion", "annotations", "labels", "ownerReferences", "deletionTimestamp", "creationTimestamp"} {
+		if v, ok := src[k]; ok {
+			meta[k] = v
+		}
+	}
+	if ann, ok := meta["annotations"].(map[string]any); ok {
+		if _, has := ann[lastApplied]; has {
+			slim := make(map[string]any, len(ann))
+			for k, v := range ann {
+				if k != lastApplied {
+					slim[k] = v
+				}
+			}
+			meta["annotations"] = slim
+		}
+	}
+	out.Object["metadata"] = meta
+	for _, f := range fields {
+		if v, ok := u.Object[f]; ok {
+			out.Object[f] = v
+		}
 	}
 	return out
 }

@@ -48,8 +48,12 @@ const (
 
 // Cache implements View over client-go indexers.
 type Cache struct {
-	classes, pvcs, images, pods, vms, snapshotClasses cache.Indexer
-	synced                                            []namedSync
+	classes, pvcs, images, pods, vms, snapshotClasses, profiles, snapshots cache.Indexer
+	synced                                                                 []namedSync
+	// byResource holds every indexer by resource name, informers the watch caches' informers
+	// (none for a file view): what audit lists and subscribes to (audit.go).
+	byResource map[string]cache.Indexer
+	informers  map[string]cache.SharedIndexInformer
 }
 
 type namedSync struct {
@@ -60,14 +64,25 @@ type namedSync struct {
 var _ View = (*Cache)(nil)
 
 func newIndexers() map[string]cache.Indexers {
-	return map[string]cache.Indexers{
+	ix := map[string]cache.Indexers{
 		"storageclasses":         {indexDefault: indexDefaultClass},
 		"persistentvolumeclaims": {},
 		"virtualmachineimages":   {indexClass: indexImageClass},
 		"pods":                   {indexPVC: indexPodClaims},
 		"virtualmachines":        {},
 		"volumesnapshotclasses":  {indexDefault: indexDefaultSnapshotClass, indexDriver: indexSnapshotClassDriver},
+		"storageprofiles":        {},
+		"volumesnapshots":        {},
 	}
+	for res, more := range dependentIndexers {
+		for name, f := range more {
+			if ix[res] == nil {
+				ix[res] = cache.Indexers{}
+			}
+			ix[res][name] = f
+		}
+	}
+	return ix
 }
 
 func indexDefaultClass(obj any) ([]string, error) {

@@ -91,6 +91,12 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 		err = Certs(args[1:], stdout, stderr)
 	case "profiles":
 		err = Profiles(args[1:], stdout, stderr)
+	case "audit":
+		var found bool
+		found, err = Audit(args[1:], stdout, stderr)
+		if err == nil && found {
+			return 1
+		}
 	case "rules":
 		fmt.Fprint(stdout, webhook.RulesTable())
 	case "version":
@@ -119,6 +125,7 @@ commands:
   review    answer one AdmissionReview JSON exactly as the server would
   certs     make a CA and serving certificate, print the Secret and caBundle
   profiles  list StorageClasses: provider profile, per-class CDI settings, effective settings
+  audit     evaluate the stored objects (files or a live cluster) against every rule that can hold for them
   rules     print every rule: ID, resource, webhook, operations, what it does
   version   print version, commit and Go version
 

@@ -6,13 +6,16 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"github.com/hcistorage/storage-webhook/audit"
 	"io"
+	"k8s.io/client-go/rest"
 	stdlog "log"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -157,6 +160,7 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 	}()
 
 	var view *cluster.Cache
+	var cfg *rest.Config // nil for a file view
 	if len(f.clusterPaths) > 0 {
 		files, err := cluster.LoadFiles(f.clusterPaths...)
 		if err != nil {
@@ -164,8 +168,7 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 		}
 		view = files.Cache
 	} else {
-		cfg, err := clientcmd.BuildConfigFromFlags("", f.kubeconfig)
-		if err != nil {
+		if cfg, err = clientcmd.BuildConfigFromFlags("", f.kubeconfig); err != nil {
 			return fmt.Errorf("kubeconfig: %w", err)
 		}
 		if view, err = cluster.StartInformers(ctx, cfg); err != nil {
@@ -183,6 +186,12 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 	ready := func() bool { ok, _ := view.Synced(); return ok }
 	env := &admit.Env{View: view, Providers: prov, Privileged: privilegedSet(f.privileged)}
 	h := &webhook.Handler{Hooks: webhook.Hooks(env), MaxBodyBytes: f.maxBody, Ready: ready, Log: log, Metrics: m}
+	live := audit.NewLive(audit.New(env), view, m.AuditFindings, m.AuditObjects, log)
+	live.Start(ctx)
+	auditEndpoint, err := guardedAudit(cfg, audit.Handler(live, ready))
+	if err != nil {
+		return err
+	}
 
 	probes := http.NewServeMux()
 	probes.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
@@ -210,7 +219,9 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 		return err
 	}
 	// The API server's webhook timeout is at most 30 s; nothing legitimate is slower.
-	webhooks := h.Mux()
+	webhooks := http.NewServeMux()
+	webhooks.Handle("/", h.Mux())
+	webhooks.Handle("/audit", auditEndpoint)
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// While shutting down, each response closes its connection, so clients stop
@@ -346,4 +357,26 @@ func reportSync(ctx context.Context, view *cluster.Cache, m *metrics.Metrics) {
 
 func newStdLogger(log *logrus.Logger) *stdlog.Logger {
 	return stdlog.New(log.WriterLevel(logrus.WarnLevel), "", 0)
+}
+
+// guardedAudit puts /audit behind the API server's authentication and authorization, as
+// controller-runtime's metrics filters do (a TokenReview of the bearer token, then a
+// SubjectAccessReview of get on the non-resource URL /audit): findings name objects in every
+// namespace, so an anonymous caller never gets them. With a file view there is no API server
+// to ask, and /audit refuses every caller (`storage-webhook audit --cluster` reads the files).
+func guardedAudit(cfg *rest.Config, h http.Handler) (http.Handler, error) {
+	if cfg == nil {
+		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "/audit needs an API server to authenticate callers, and this server reads files: run storage-webhook audit --cluster PATH", http.StatusForbidden)
+		}), nil
+	}
+	client, err := rest.HTTPClientFor(cfg)
+	if err != nil {
+		return nil, err
+	}
+	filter, err := filters.WithAuthenticationAndAuthorization(cfg, client)
+	if err != nil {
+		return nil, err
+	}
+	return filter(ctrllog.Log.WithName("audit-endpoint"), h)
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -42,9 +43,12 @@ func startServe(t *testing.T, extra ...string) *testServer {
 	if err := certs.WriteFiles(ts.bundle, ts.dir); err != nil {
 		t.Fatal(err)
 	}
-	args := append([]string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
-		"--tls-cert-file", filepath.Join(ts.dir, "tls.crt"), "--tls-key-file", filepath.Join(ts.dir, "tls.key"),
-		"--cluster", "../testdata/cluster", "--shutdown-delay", "0s"}, extra...)
+	args := []string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
+		"--tls-cert-file", filepath.Join(ts.dir, "tls.crt"), "--tls-key-file", filepath.Join(ts.dir, "tls.key"), "--shutdown-delay", "0s"}
+	if !slices.Contains(extra, "--cluster") {
+		args = append(args, "--cluster", "../testdata/cluster")
+	}
+	args = append(args, extra...)
 	f, err := parseServeFlags(args, io.Discard)
 	if err != nil {
 		t.Fatal(err)
@@ -199,4 +203,32 @@ func (s *syncWriter) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.buf.String()
+}
+
+// TestServeAuditOverFiles: serve audits its file view once at start and exposes the counts
+// as storage_webhook_audit_findings; /audit refuses every caller, because a file view has
+// no API server to authenticate them.
+func TestServeAuditOverFiles(t *testing.T) {
+	ts := startServe(t, "--cluster", "../testdata/audit")
+	resp, err := ts.client.Get("https://" + ts.webhook + "/audit")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "needs an API server to authenticate callers") {
+		t.Errorf("/audit = %d %q, want 403", resp.StatusCode, body)
+	}
+	resp, err = http.Get("http://" + ts.probe + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	for _, want := range []string{`storage_webhook_audit_findings{rule="PVC-V3",severity="violation"} 1`, `storage_webhook_audit_findings{rule="SC-M1",severity="drift"} 1`,
+		`storage_webhook_audit_findings{rule="DV-V1"`} {
+		if strings.Contains(string(body), want) != (want != `storage_webhook_audit_findings{rule="DV-V1"`) {
+			t.Errorf("metrics: %q present=%v", want, strings.Contains(string(body), want))
+		}
+	}
 }

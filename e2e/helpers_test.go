@@ -60,7 +60,7 @@ func obj(t *testing.T, namespace, manifest string) *unstructured.Unstructured {
 }
 
 // clusterScoped are the kinds obj and client never put in a namespace.
-var clusterScoped = map[string]bool{"StorageClass": true, "StorageProfile": true, "Namespace": true, "VolumeSnapshotClass": true}
+var clusterScoped = map[string]bool{"StorageClass": true, "StorageProfile": true, "Namespace": true, "VolumeSnapshotClass": true, "ClusterReport": true}
 
 // client returns the dynamic client of a kind, acting as user when not empty.
 func client(t *testing.T, kind, namespace, user string) dynamic.ResourceInterface {
@@ -160,6 +160,8 @@ func sum(families map[string]*dto.MetricFamily, name string, keep func(labels ma
 		switch {
 		case m.Counter != nil:
 			total += m.Counter.GetValue()
+		case m.Gauge != nil:
+			total += m.Gauge.GetValue()
 		case m.Histogram != nil:
 			total += float64(m.Histogram.GetSampleCount())
 		}

@@ -107,8 +107,7 @@ func run(m *testing.M) int {
 	if _, err := suite.kube.RbacV1().ClusterRoleBindings().Create(context.Background(), &rbacv1.ClusterRoleBinding{
 		ObjectMeta: metav1.ObjectMeta{Name: "e2e-service-accounts-are-admins"},
 		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: "cluster-admin"},
-		Subjects: []rbacv1.Subject{{APIGroup: "rbac.authorization.k8s.io", Kind: "Group", Name: "system:serviceaccounts"},
-			{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: someUser}},
+		Subjects:   append(controllerNamespaceGroups(), rbacv1.Subject{APIGroup: "rbac.authorization.k8s.io", Kind: "User", Name: someUser}),
 	}, metav1.CreateOptions{}); err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
@@ -121,6 +120,17 @@ func run(m *testing.M) int {
 	defer suite.webhook.stop()
 	fmt.Fprintf(os.Stderr, "e2e: webhook ready in %v\n", time.Since(start).Round(time.Millisecond))
 	return m.Run()
+}
+
+// controllerNamespaceGroups are the service account groups of the namespaces whose
+// controllers the tests replay (not every service account: TestLiveAudit needs one with
+// no rights).
+func controllerNamespaceGroups() []rbacv1.Subject {
+	var out []rbacv1.Subject
+	for _, ns := range []string{"harvester-system", "cdi", "kubevirt", "kube-system", "longhorn-system"} {
+		out = append(out, rbacv1.Subject{APIGroup: "rbac.authorization.k8s.io", Kind: "Group", Name: "system:serviceaccounts:" + ns})
+	}
+	return out
 }
 
 // writeKubeconfig writes the envtest admin's credentials for the webhook process.
@@ -242,4 +252,6 @@ var gvrs = map[string]schema.GroupVersionResource{
 	"StorageClass":          {Group: "storage.k8s.io", Version: "v1", Resource: "storageclasses"},
 	"Namespace":             {Version: "v1", Resource: "namespaces"},
 	"Pod":                   {Version: "v1", Resource: "pods"},
+	"Report":                {Group: "openreports.io", Version: "v1alpha1", Resource: "reports"},
+	"ClusterReport":         {Group: "openreports.io", Version: "v1alpha1", Resource: "clusterreports"},
 }

@@ -23,6 +23,12 @@ type Metrics struct {
 	// ServingCertificateExpiry is the NotAfter of the serving certificate in use, in Unix seconds
 	// (0 until a certificate is set with SetServingCertificate).
 	ServingCertificateExpiry prometheus.Gauge
+	// AuditFindings counts the stored objects' current findings by rule and severity
+	// (violation, drift, warning); no object names (audit/live.go).
+	AuditFindings *prometheus.GaugeVec
+	// AuditObjects counts the objects the live audit has audited (the initial list and
+	// every re-audit an informer event caused).
+	AuditObjects prometheus.Counter
 }
 
 // New registers every collector, and the Go and process collectors, in a new registry.
@@ -58,8 +64,17 @@ func New() *Metrics {
 			Name: "storage_webhook_serving_certificate_expiry_timestamp_seconds",
 			Help: "NotAfter of the serving certificate being served, in Unix seconds (0 until one is loaded).",
 		}),
+		AuditFindings: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "storage_webhook_audit_findings",
+			Help: "Findings of the audit of stored objects by rule and severity (violation, drift, warning).",
+		}, []string{"rule", "severity"}),
+		AuditObjects: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "storage_webhook_audit_objects_total",
+			Help: "Stored objects audited: the initial list and every re-audit an informer event caused.",
+		}),
 	}
 	m.Registry.MustRegister(m.Requests, m.Duration, m.RuleResults, m.CacheSynced, m.ProviderLoads, m.PanicsRecovered, m.ServingCertificateExpiry,
+		m.AuditFindings, m.AuditObjects,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

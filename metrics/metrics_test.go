@@ -157,6 +157,7 @@ func registeredSeries(t *testing.T) map[string][]string {
 	m.RuleResults.WithLabelValues("PVC-V3", "deny").Inc()
 	m.CacheSynced.WithLabelValues("pvcs").Set(1)
 	m.ProviderLoads.WithLabelValues("failure").Inc()
+	m.AuditFindings.WithLabelValues("PVC-V3", "violation").Set(1)
 	families, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -1,0 +1,135 @@
+package audit
+
+import (
+	"context"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/sirupsen/logrus"
+	"k8s.io/client-go/util/workqueue"
+
+	"github.com/hcistorage/storage-webhook/cluster"
+)
+
+// Live keeps the audit of a watch-cache view current in `serve`. Each informer event
+// (the initial list included) queues the changed object and what depends on it
+// (cluster.Cache.Dependents: index lookups), and one worker re-audits each queued object
+// from the cache. The queue folds repeated events of one object into one audit, so the
+// work follows the objects affected, never the size of the cluster. Objects audited before
+// what they read has arrived (a PVC before its image) are audited again when it arrives,
+// because the arrival is an event whose dependents include them.
+type Live struct {
+	auditor *Auditor
+	view    *cluster.Cache
+	queue   workqueue.TypedInterface[cluster.Key]
+	log     logrus.FieldLogger
+	// findings is the gauge storage_webhook_audit_findings{rule,severity}; audited counts
+	// the objects audited (storage_webhook_audit_objects_total).
+	findings *prometheus.GaugeVec
+	audited  prometheus.Counter
+
+	mu     sync.RWMutex
+	byKey  map[cluster.Key][]Finding
+	counts map[[2]string]int // rule, severity
+}
+
+// NewLive makes a Live audit of view. findings and audited may be nil.
+func NewLive(a *Auditor, view *cluster.Cache, findings *prometheus.GaugeVec, audited prometheus.Counter, log logrus.FieldLogger) *Live {
+	return &Live{
+		auditor: a, view: view, log: log, findings: findings, audited: audited,
+		queue: workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[cluster.Key]{Name: "audit"}),
+		byKey: map[cluster.Key][]Finding{}, counts: map[[2]string]int{},
+	}
+}
+
+// Start subscribes to the view's informers and audits until ctx ends. A view without
+// informers (files) is audited once, here, and never changes.
+func (l *Live) Start(ctx context.Context) {
+	for _, rule := range Rules { // every series exists from the start, at 0
+		for _, sev := range []Severity{Violation, Drift, Warning} {
+			l.setGauge(rule, sev, 0)
+		}
+	}
+	if !l.view.Subscribe(l.Enqueue) {
+		for _, res := range l.auditor.Resources() {
+			for _, obj := range l.view.List(res) {
+				if k, ok := cluster.KeyOf(res, obj); ok {
+					l.audit(k)
+				}
+			}
+		}
+		return
+	}
+	go func() {
+		<-ctx.Done()
+		l.queue.ShutDown()
+	}()
+	go func() {
+		for {
+			k, quit := l.queue.Get()
+			if quit {
+				return
+			}
+			l.audit(k)
+			l.queue.Done(k)
+		}
+	}()
+}
+
+// Enqueue queues an object of resource and its dependents for audit.
+func (l *Live) Enqueue(resource string, obj any) {
+	for _, k := range l.view.Dependents(resource, obj) {
+		l.queue.Add(k)
+	}
+}
+
+// audit re-audits one object (a deleted one has no findings) and updates the gauge.
+func (l *Live) audit(k cluster.Key) {
+	var fs []Finding
+	if obj, ok := l.view.Get(k); ok {
+		var err error
+		if fs, err = l.auditor.Object(k.Resource, obj); err != nil {
+			l.log.WithError(err).WithField("object", k).Error("audit: a rule failed")
+		}
+		if l.audited != nil {
+			l.audited.Inc()
+		}
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, f := range l.byKey[k] {
+		l.count(f, -1)
+	}
+	for _, f := range fs {
+		l.count(f, +1)
+	}
+	if len(fs) == 0 {
+		delete(l.byKey, k)
+	} else {
+		l.byKey[k] = fs
+	}
+}
+
+func (l *Live) count(f Finding, delta int) {
+	key := [2]string{f.Rule, string(f.Severity)}
+	l.counts[key] += delta
+	l.setGauge(f.Rule, f.Severity, l.counts[key])
+}
+
+func (l *Live) setGauge(rule string, sev Severity, n int) {
+	if l.findings != nil {
+		l.findings.WithLabelValues(rule, string(sev)).Set(float64(n))
+	}
+}
+
+// Findings returns every current finding, sorted as All sorts them.
+func (l *Live) Findings() []Finding {
+	l.mu.RLock()
+	out := make([]Finding, 0, len(l.byKey))
+	for _, fs := range l.byKey {
+		out = append(out, fs...)
+	}
+	l.mu.RUnlock()
+	Sort(out)
+	return out
+}

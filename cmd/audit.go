@@ -1,0 +1,88 @@
+package cmd
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"time"
+
+	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/audit"
+)
+
+// Audit evaluates the stored objects of a cluster view (files or a live cluster, read-only)
+// against every rule that can hold for a stored object. It reports whether there was any
+// finding; an error is an input or usage error.
+func Audit(args []string, stdout, stderr io.Writer) (found bool, err error) {
+	fs := newFlagSet("audit", "audit [--cluster PATH]... | [--kubeconfig FILE] [--providers FILE] [-o text|json|openreports]", stderr)
+	var clusterPaths stringList
+	var providersFile, output, kubeconfig string
+	fs.Var(&clusterPaths, "cluster", "file or folder of the stored objects (repeatable)")
+	fs.StringVar(&kubeconfig, "kubeconfig", "", "audit this cluster instead (read-only: list and watch)")
+	fs.StringVar(&providersFile, "providers", "", "provider profiles file; empty: the built-in table")
+	fs.StringVar(&output, "o", "text", "output: text, json or openreports")
+	if err := parse(fs, args); err != nil {
+		return false, err
+	}
+	switch {
+	case output != "text" && output != "json" && output != "openreports":
+		return false, usageError{fmt.Errorf("-o %q must be text, json or openreports", output)}
+	case fs.NArg() > 0:
+		return false, usageError{fmt.Errorf("unexpected argument %q: audit reads the cluster view, not manifests", fs.Arg(0))}
+	case kubeconfig != "" && len(clusterPaths) > 0:
+		return false, usageError{fmt.Errorf("--kubeconfig and --cluster are alternatives: give one")}
+	case kubeconfig == "" && len(clusterPaths) == 0:
+		return false, usageError{fmt.Errorf("give --cluster PATH or --kubeconfig FILE")}
+	}
+	var env *admit.Env
+	if kubeconfig != "" {
+		env, _, err = liveEnv(kubeconfig, providersFile, nil)
+	} else {
+		env, _, err = offlineEnv(clusterPaths, providersFile, nil)
+	}
+	if err != nil {
+		return false, err
+	}
+	view, ok := env.View.(audit.Lister)
+	if !ok {
+		return false, fmt.Errorf("the cluster view cannot list its objects")
+	}
+	findings, errs := audit.New(env).All(view)
+	if len(errs) > 0 {
+		return false, fmt.Errorf("a rule failed on %d object(s): %w", len(errs), errors.Join(errs...))
+	}
+	switch output {
+	case "json":
+		if findings == nil {
+			findings = []audit.Finding{}
+		}
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		err = enc.Encode(findings)
+	case "openreports":
+		var out []byte
+		if out, err = audit.OpenReports(findings, time.Now()); err == nil {
+			_, err = stdout.Write(out)
+		}
+	default:
+		printFindings(stdout, findings)
+	}
+	return len(findings) > 0, err
+}
+
+// printFindings prints one line per finding, its fix under it, and a total.
+func printFindings(w io.Writer, findings []audit.Finding) {
+	count := map[audit.Severity]int{}
+	objects := map[string]bool{}
+	for _, f := range findings {
+		fmt.Fprintf(w, "%-9s %-7s %s %s: %s\n", f.Severity, f.Rule, f.Kind, nsName(f.Namespace, f.Name), f.Message)
+		if f.Fix != "" {
+			fmt.Fprintf(w, "  fix: %s\n", f.Fix)
+		}
+		count[f.Severity]++
+		objects[f.Kind+"/"+f.Namespace+"/"+f.Name] = true
+	}
+	fmt.Fprintf(w, "%d finding(s) in %d object(s): %d violation(s), %d drift, %d warning(s)\n",
+		len(findings), len(objects), count[audit.Violation], count[audit.Drift], count[audit.Warning])
+}
