@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"github.com/hcistorage/storage-webhook/audit"
+	"github.com/prometheus/client_golang/prometheus"
 	"io"
 	"k8s.io/client-go/rest"
 	stdlog "log"
@@ -15,7 +16,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"sigs.k8s.io/controller-runtime/pkg/metrics/filters"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -188,6 +188,10 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 	h := &webhook.Handler{Hooks: webhook.Hooks(env), MaxBodyBytes: f.maxBody, Ready: ready, Log: log, Metrics: m}
 	live := audit.NewLive(audit.New(env), view, m.AuditFindings, m.AuditObjects, log)
 	live.Start(ctx)
+	m.Registry.MustRegister(prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+		Name: "storage_webhook_audit_queue_length",
+		Help: "Stored objects queued for audit (0 once the audit has caught up with every informer event).",
+	}, func() float64 { return float64(live.Pending()) }))
 	auditEndpoint, err := guardedAudit(cfg, audit.Handler(live, ready))
 	if err != nil {
 		return err
@@ -357,26 +361,4 @@ func reportSync(ctx context.Context, view *cluster.Cache, m *metrics.Metrics) {
 
 func newStdLogger(log *logrus.Logger) *stdlog.Logger {
 	return stdlog.New(log.WriterLevel(logrus.WarnLevel), "", 0)
-}
-
-// guardedAudit puts /audit behind the API server's authentication and authorization, as
-// controller-runtime's metrics filters do (a TokenReview of the bearer token, then a
-// SubjectAccessReview of get on the non-resource URL /audit): findings name objects in every
-// namespace, so an anonymous caller never gets them. With a file view there is no API server
-// to ask, and /audit refuses every caller (`storage-webhook audit --cluster` reads the files).
-func guardedAudit(cfg *rest.Config, h http.Handler) (http.Handler, error) {
-	if cfg == nil {
-		return http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
-			http.Error(w, "/audit needs an API server to authenticate callers, and this server reads files: run storage-webhook audit --cluster PATH", http.StatusForbidden)
-		}), nil
-	}
-	client, err := rest.HTTPClientFor(cfg)
-	if err != nil {
-		return nil, err
-	}
-	filter, err := filters.WithAuthenticationAndAuthorization(cfg, client)
-	if err != nil {
-		return nil, err
-	}
-	return filter(ctrllog.Log.WithName("audit-endpoint"), h)
 }
