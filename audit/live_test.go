@@ -70,6 +70,8 @@ func TestLiveFollowsInformerEvents(t *testing.T) {
 	}
 	// The image's size is not known yet: PVC-V3 warns.
 	poll.Until(t, 10*time.Second, func() bool { fs := pvcV3(); return len(fs) == 1 && fs[0].Severity == audit.Warning })
+	// The initial audit is done: the class, the image and the 51 PVCs audited, nothing queued.
+	poll.Until(t, 10*time.Second, func() bool { return testutil.ToFloat64(audited) >= 53 && live.Pending() == 0 })
 	before := testutil.ToFloat64(audited)
 
 	// The image controller writes the size: the PVC is re-audited and is now too small.
