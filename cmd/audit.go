@@ -7,7 +7,6 @@ import (
 	"io"
 	"time"
 
-	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/audit"
 )
 
@@ -16,11 +15,9 @@ import (
 // finding; an error is an input or usage error.
 func Audit(args []string, stdout, stderr io.Writer) (found bool, err error) {
 	fs := newFlagSet("audit", "audit [--cluster PATH]... | [--kubeconfig FILE] [--providers FILE] [-o text|json|openreports]", stderr)
-	var clusterPaths stringList
-	var providersFile, output, kubeconfig string
-	fs.Var(&clusterPaths, "cluster", "file or folder of the stored objects (repeatable)")
-	fs.StringVar(&kubeconfig, "kubeconfig", "", "audit this cluster instead (read-only: list and watch)")
-	fs.StringVar(&providersFile, "providers", "", "provider profiles file; empty: the built-in table")
+	var src viewSource
+	var output string
+	src.register(fs, "file or folder of the stored objects", "audit this cluster (read-only: list and watch)")
 	fs.StringVar(&output, "o", "text", "output: text, json or openreports")
 	if err := parse(fs, args); err != nil {
 		return false, err
@@ -30,17 +27,11 @@ func Audit(args []string, stdout, stderr io.Writer) (found bool, err error) {
 		return false, usageError{fmt.Errorf("-o %q must be text, json or openreports", output)}
 	case fs.NArg() > 0:
 		return false, usageError{fmt.Errorf("unexpected argument %q: audit reads the cluster view, not manifests", fs.Arg(0))}
-	case kubeconfig != "" && len(clusterPaths) > 0:
-		return false, usageError{fmt.Errorf("--kubeconfig and --cluster are alternatives: give one")}
-	case kubeconfig == "" && len(clusterPaths) == 0:
-		return false, usageError{fmt.Errorf("give --cluster PATH or --kubeconfig FILE")}
 	}
-	var env *admit.Env
-	if kubeconfig != "" {
-		env, _, err = liveEnv(kubeconfig, providersFile, nil)
-	} else {
-		env, _, err = offlineEnv(clusterPaths, providersFile, nil)
+	if err := src.validate(true); err != nil {
+		return false, err
 	}
+	env, _, err := src.env(nil)
 	if err != nil {
 		return false, err
 	}

@@ -44,11 +44,10 @@ type CheckResult struct {
 // object was denied; an error is an input or usage error.
 func Check(args []string, stdin io.Reader, stdout, stderr io.Writer) (denied bool, err error) {
 	fs := newFlagSet("check", "check [--cluster PATH]... [--providers FILE] [--operation CREATE|UPDATE|DELETE] [--user NAME] [-o text|json] FILE...", stderr)
-	var clusterPaths, privileged stringList
-	var providersFile, operation, user, output, kubeconfig string
-	fs.Var(&clusterPaths, "cluster", "file or folder of the objects that already exist (repeatable)")
-	fs.StringVar(&kubeconfig, "kubeconfig", "", "read the cluster view from this cluster (read-only: list and watch, and get for old objects) instead of --cluster files")
-	fs.StringVar(&providersFile, "providers", "", "provider profiles file; empty: the built-in table")
+	var src viewSource
+	var privileged stringList
+	var operation, user, output string
+	src.register(fs, "file or folder of the objects that already exist", "read the cluster view from this cluster (read-only: list and watch, and get for old objects)")
 	fs.StringVar(&operation, "operation", "CREATE", "operation to admit: CREATE, UPDATE or DELETE")
 	fs.StringVar(&user, "user", "kubernetes-admin", "request user")
 	fs.Var(&privileged, "privileged-user", "privileged request user (repeatable; default: the SPEC's list)")
@@ -64,18 +63,11 @@ func Check(args []string, stdin io.Reader, stdout, stderr io.Writer) (denied boo
 		return false, usageError{fmt.Errorf("-o %q must be text or json", output)}
 	case fs.NArg() == 0:
 		return false, usageError{fmt.Errorf("no manifest FILE given")}
-	case kubeconfig != "" && len(clusterPaths) > 0:
-		return false, usageError{fmt.Errorf("--kubeconfig and --cluster are alternatives: give one")}
 	}
-	var env *admit.Env
-	var old oldObjects
-	if kubeconfig != "" {
-		env, old, err = liveEnv(kubeconfig, providersFile, privileged)
-	} else {
-		var view *cluster.Files
-		env, view, err = offlineEnv(clusterPaths, providersFile, privileged)
-		old = fileOldObjects(view)
+	if err := src.validate(false); err != nil {
+		return false, err
 	}
+	env, old, err := src.env(privileged)
 	if err != nil {
 		return false, err
 	}

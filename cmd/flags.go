@@ -9,6 +9,8 @@ import (
 	"strings"
 
 	"github.com/hcistorage/storage-webhook/webhook"
+
+	"github.com/hcistorage/storage-webhook/admit"
 )
 
 // EnvPrefix prefixes the environment variable of every flag: --metrics-listen reads
@@ -130,3 +132,40 @@ commands:
   version   print version, commit and Go version
 
 "storage-webhook COMMAND -h" lists a command's flags.`
+
+// viewSource is where check, profiles and audit read the cluster from: --cluster files or a
+// live cluster (--kubeconfig, read-only), and the provider table (--providers).
+type viewSource struct {
+	clusterPaths          stringList
+	kubeconfig, providers string
+}
+
+// register adds the three flags; clusterHelp and kubeconfigHelp say what each reads.
+func (v *viewSource) register(fs *flag.FlagSet, clusterHelp, kubeconfigHelp string) {
+	fs.Var(&v.clusterPaths, "cluster", clusterHelp+" (repeatable)")
+	fs.StringVar(&v.kubeconfig, "kubeconfig", "", kubeconfigHelp+" instead of --cluster files")
+	fs.StringVar(&v.providers, "providers", "", "provider profiles file; empty: the built-in table")
+}
+
+// validate refuses both sources at once and, when required, neither.
+func (v *viewSource) validate(required bool) error {
+	switch {
+	case v.kubeconfig != "" && len(v.clusterPaths) > 0:
+		return usageError{fmt.Errorf("--kubeconfig and --cluster are alternatives: give one")}
+	case required && v.kubeconfig == "" && len(v.clusterPaths) == 0:
+		return usageError{fmt.Errorf("give --cluster PATH or --kubeconfig FILE")}
+	}
+	return nil
+}
+
+// env is the rules' environment over the source: watch caches of a live cluster, or files.
+func (v *viewSource) env(privileged []string) (*admit.Env, oldObjects, error) {
+	if v.kubeconfig != "" {
+		return liveEnv(v.kubeconfig, v.providers, privileged)
+	}
+	env, files, err := offlineEnv(v.clusterPaths, v.providers, privileged)
+	if err != nil {
+		return nil, nil, err
+	}
+	return env, fileOldObjects(files), nil
+}

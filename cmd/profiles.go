@@ -53,11 +53,9 @@ var storageClassKind = schema.GroupKind{Group: storagev1.GroupName, Kind: "Stora
 // or usage error.
 func Profiles(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("profiles", "profiles [--cluster PATH]... | [--kubeconfig FILE] [--providers FILE] [-o table|json]", stderr)
-	var clusterPaths stringList
-	var providersFile, output, kubeconfig string
-	fs.Var(&clusterPaths, "cluster", "file or folder of manifests whose StorageClasses to list (repeatable)")
-	fs.StringVar(&kubeconfig, "kubeconfig", "", "list the StorageClasses of this cluster (read-only: one list) instead of --cluster files")
-	fs.StringVar(&providersFile, "providers", "", "provider profiles file; empty: the built-in table")
+	var src viewSource
+	var output string
+	src.register(fs, "file or folder of manifests whose StorageClasses to list", "list the StorageClasses of this cluster (read-only: one list)")
 	fs.StringVar(&output, "o", "table", "output: table or json")
 	if err := parse(fs, args); err != nil {
 		return err
@@ -67,20 +65,19 @@ func Profiles(args []string, stdout, stderr io.Writer) error {
 		return usageError{fmt.Errorf("-o %q must be table or json", output)}
 	case fs.NArg() > 0:
 		return usageError{fmt.Errorf("unexpected argument %q: give StorageClasses with --cluster PATH or --kubeconfig FILE", fs.Arg(0))}
-	case kubeconfig != "" && len(clusterPaths) > 0:
-		return usageError{fmt.Errorf("--kubeconfig and --cluster are alternatives: give one")}
-	case kubeconfig == "" && len(clusterPaths) == 0:
-		return usageError{fmt.Errorf("no StorageClasses to list: give --cluster PATH or --kubeconfig FILE")}
 	}
-	table, err := readProviders(providersFile)
+	if err := src.validate(true); err != nil {
+		return err
+	}
+	table, err := readProviders(src.providers)
 	if err != nil {
 		return err
 	}
 	var classes []*storagev1.StorageClass
-	if kubeconfig != "" {
-		classes, err = liveStorageClasses(kubeconfig)
+	if src.kubeconfig != "" {
+		classes, err = liveStorageClasses(src.kubeconfig)
 	} else {
-		classes, err = fileStorageClasses(clusterPaths)
+		classes, err = fileStorageClasses(src.clusterPaths)
 	}
 	if err != nil {
 		return err

@@ -3,12 +3,10 @@
 package e2e
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"os/exec"
 	"strings"
 	"testing"
@@ -18,9 +16,9 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/types"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 
 	"github.com/hcistorage/storage-webhook/audit"
+	"github.com/hcistorage/storage-webhook/cluster"
 	"github.com/hcistorage/storage-webhook/webhook"
 )
 
@@ -29,21 +27,14 @@ import (
 // them, and stores nothing.
 var strictDryRun = metav1.CreateOptions{DryRun: []string{metav1.DryRunAll}, FieldValidation: "Strict"}
 
-// reportDocs splits `audit -o openreports` output as kubectl does.
+// reportDocs splits `audit -o openreports` output into its documents, as check does.
 func reportDocs(t *testing.T, out []byte) []*unstructured.Unstructured {
 	t.Helper()
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(out)))
-	var docs []*unstructured.Unstructured
-	for {
-		raw, err := r.Read()
-		if errors.Is(err, io.EOF) {
-			return docs
-		}
-		if err != nil {
-			t.Fatalf("read document: %v\n%s", err, out)
-		}
-		docs = append(docs, obj(t, "", string(raw)))
+	docs, err := cluster.DecodeManifests(out)
+	if err != nil {
+		t.Fatalf("documents: %v\n%s", err, out)
 	}
+	return docs
 }
 
 // dryRunReport creates a report with strictDryRun and checks the API server kept every field
