@@ -7,7 +7,7 @@ IMAGE   ?= docker.io/hcistorage/storage-webhook:v0.1.0
 LDFLAGS := -s -w -X github.com/hcistorage/storage-webhook/cmd.version=$(VERSION) -X github.com/hcistorage/storage-webhook/cmd.commit=$(COMMIT)
 FUZZTIME ?= 10s
 
-.PHONY: all build image run test check-example lint fmt generate k8s-bins deploy-manifests e2e fuzz soak bench-load bench-apiserver
+.PHONY: all build image run test check-example lint fmt generate k8s-bins helm-bin chart deploy-manifests e2e fuzz soak bench-load bench-apiserver
 
 all: build
 
@@ -30,7 +30,8 @@ run:
 # The binary is built first and handed to the tests that run it, so the non-race build is
 # compiled once (it shares the build cache with `make e2e` and `make image`).
 test: lint build
-	STORAGE_WEBHOOK_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 ./...
+	@set -e; helm=$$(hack/helmbin/build.sh); \
+	HELM=$$helm STORAGE_WEBHOOK_BIN=$(CURDIR)/$(BIN) $(GO) test -race -count=1 ./...
 
 # Fuzz every fuzz target for FUZZTIME each, one after another (hack/fuzz.sh); their seed
 # corpora and any crashers found (<package>/testdata/fuzz/) also run in `make test`.
@@ -53,11 +54,25 @@ check-example:
 generate:
 	UPDATE_GOLDEN=1 $(GO) test ./webhook -run 'TestDeployWebhooksMatchRouteTable|TestRulesDocMatchesRouteTable'
 	UPDATE_GOLDEN=1 $(GO) test ./cmd -run TestCheckExamplesGolden
+	UPDATE_GOLDEN=1 $(GO) test ./deploy/chart -run 'TestChartWebhooksFromRouteTable|TestChartFilesFromKustomizeBase'
 
 # kube-apiserver, etcd and kubectl for the end-to-end tests, built from the Go module proxy
 # and cached by version and go.sum hash (hack/k8sbins/build.sh prints their folder).
 k8s-bins:
 	@hack/k8sbins/build.sh
+
+# helm for the chart tests (Helm 3, as Rancher's helm-controller in Harvester), built from the
+# Go module proxy and cached by version and go.sum hash (hack/helmbin/build.sh prints its path).
+# Package the Helm chart into bin/chart/ (after linting it); publish with
+#   helm push bin/chart/storage-webhook-<version>.tgz oci://REGISTRY/charts
+# or serve the folder as a chart repository after `helm repo index bin/chart`.
+chart:
+	@set -e; helm=$$(hack/helmbin/build.sh); \
+	$$helm lint --strict deploy/chart/storage-webhook; \
+	$$helm package deploy/chart/storage-webhook -d bin/chart
+
+helm-bin:
+	@hack/helmbin/build.sh
 
 # Render both overlays with the pinned kubectl's kustomize into bin/deploy/.
 deploy-manifests: build
@@ -68,7 +83,8 @@ deploy-manifests: build
 # End-to-end tests against a real kube-apiserver and etcd (envtest), with the real binary.
 e2e: build
 	@set -e; bins=$$(hack/k8sbins/build.sh); \
-	KUBEBUILDER_ASSETS=$$bins STORAGE_WEBHOOK_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -parallel 4 -timeout 15m ./e2e/...
+	helm=$$(hack/helmbin/build.sh); \
+	HELM=$$helm KUBEBUILDER_ASSETS=$$bins STORAGE_WEBHOOK_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 -tags e2e -parallel 4 -timeout 15m ./e2e/...
 
 # Bounded soak: a mixed stream of every fixture review at a fixed rate for a fixed time,
 # reporting requests, errors, latency and RSS (fails on any error or >10 % RSS growth).

@@ -248,6 +248,7 @@ var gvrs = map[string]schema.GroupVersionResource{
 	"VirtualMachine":        {Group: "kubevirt.io", Version: "v1", Resource: "virtualmachines"},
 	"VolumeSnapshot":        {Group: "snapshot.storage.k8s.io", Version: "v1", Resource: "volumesnapshots"},
 	"VolumeSnapshotClass":   {Group: "snapshot.storage.k8s.io", Version: "v1", Resource: "volumesnapshotclasses"},
+	"Addon":                 {Group: "harvesterhci.io", Version: "v1beta1", Resource: "addons"},
 	"PersistentVolumeClaim": {Version: "v1", Resource: "persistentvolumeclaims"},
 	"StorageClass":          {Group: "storage.k8s.io", Version: "v1", Resource: "storageclasses"},
 	"Namespace":             {Version: "v1", Resource: "namespaces"},

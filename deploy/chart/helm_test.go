@@ -1,0 +1,205 @@
+package chart
+
+import (
+	"bytes"
+	"fmt"
+	"os"
+	"os/exec"
+	"reflect"
+	"strings"
+	"testing"
+
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
+	"github.com/hcistorage/storage-webhook/cluster"
+)
+
+// helm runs the pinned helm binary ($HELM; `make test` builds it with hack/helmbin).
+func helm(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	bin := os.Getenv("HELM")
+	if bin == "" {
+		t.Skip("HELM is not set: `make test` builds the pinned helm (hack/helmbin) and sets it")
+	}
+	var out, errOut bytes.Buffer
+	cmd := exec.Command(bin, args...)
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := cmd.Run()
+	if err != nil {
+		return out.String() + errOut.String(), err
+	}
+	return out.String(), nil
+}
+
+func render(t *testing.T, set ...string) []*unstructured.Unstructured {
+	t.Helper()
+	args := []string{"template", "storage-webhook", chartDir, "--namespace", "storage-webhook"}
+	for _, s := range set {
+		args = append(args, "--set", s)
+	}
+	out, err := helm(t, args...)
+	if err != nil {
+		t.Fatalf("helm template %v: %v\n%s", set, err, out)
+	}
+	objs, err := cluster.DecodeManifests([]byte(out))
+	if err != nil {
+		t.Fatalf("rendered chart: %v\n%s", err, out)
+	}
+	return objs
+}
+
+func find(objs []*unstructured.Unstructured, kind, name string) *unstructured.Unstructured {
+	for _, o := range objs {
+		if o.GetKind() == kind && o.GetName() == name {
+			return o
+		}
+	}
+	return nil
+}
+
+// TestHelmLint: helm lint passes, strict (warnings are failures too).
+func TestHelmLint(t *testing.T) {
+	if out, err := helm(t, "lint", "--strict", chartDir); err != nil {
+		t.Fatalf("helm lint --strict: %v\n%s", err, out)
+	}
+}
+
+// normalized drops what the two packagings legitimately differ in: labels (kustomize adds
+// two, Helm adds its own) and the caBundle (an overlay or the chart's certificate source
+// sets it).
+func normalized(u *unstructured.Unstructured) map[string]any {
+	o := u.DeepCopy()
+	unstructured.RemoveNestedField(o.Object, "metadata", "labels")
+	if hooks, ok, _ := unstructured.NestedSlice(o.Object, "webhooks"); ok {
+		for _, h := range hooks {
+			if cc, ok := h.(map[string]any)["clientConfig"].(map[string]any); ok {
+				delete(cc, "caBundle")
+			}
+		}
+		_ = unstructured.SetNestedSlice(o.Object, hooks, "webhooks")
+	}
+	return o.Object
+}
+
+// TestDefaultRenderMatchesKustomizeBase: with default values, the chart installs the
+// kustomize base's webhook configurations, RBAC, Deployment, Service, PodDisruptionBudget
+// and providers ConfigMap, object for object (one source of truth, two packagings).
+func TestDefaultRenderMatchesKustomizeBase(t *testing.T) {
+	chart := render(t)
+	var base []*unstructured.Unstructured
+	for _, f := range []string{"namespace", "rbac", "providers-configmap", "deployment", "service", "pdb", "webhooks"} { // kustomization.yaml's resources
+		objs, err := cluster.ReadManifests("../base/" + f + ".yaml")
+		if err != nil {
+			t.Fatal(err)
+		}
+		base = append(base, objs...)
+	}
+	compared := 0
+	for _, b := range base {
+		if b.GetKind() == "Namespace" || b.GetKind() == "Kustomization" {
+			continue // the release's namespace is Helm's (--create-namespace)
+		}
+		c := find(chart, b.GetKind(), b.GetName())
+		if c == nil {
+			t.Errorf("the chart has no %s %s", b.GetKind(), b.GetName())
+			continue
+		}
+		if b.GetKind() == "ConfigMap" { // the providers file: compare it as YAML
+			var bp, cp map[string]any
+			_ = yamlUnmarshal(b.Object["data"].(map[string]any)["providers.yaml"].(string), &bp)
+			_ = yamlUnmarshal(c.Object["data"].(map[string]any)["providers.yaml"].(string), &cp)
+			if !reflect.DeepEqual(bp, cp) {
+				t.Errorf("providers.yaml differs:\nchart %v\nbase  %v", cp, bp)
+			}
+			compared++
+			continue
+		}
+		if got, want := normalized(c), normalized(b); !reflect.DeepEqual(got, want) {
+			t.Errorf("%s %s differs from the kustomize base:\nchart %v\nbase  %v", b.GetKind(), b.GetName(), got, want)
+		}
+		compared++
+	}
+	if compared < 10 {
+		t.Errorf("compared %d objects, want every object of deploy/base", compared)
+	}
+	for _, kind := range []string{"MutatingWebhookConfiguration", "ValidatingWebhookConfiguration"} {
+		hooks, _, _ := unstructured.NestedSlice(find(chart, kind, "storage-webhook").Object, "webhooks")
+		for _, h := range hooks {
+			if ca, _, _ := unstructured.NestedString(h.(map[string]any), "clientConfig", "caBundle"); ca == "" {
+				t.Errorf("%s: a webhook without the generated caBundle", kind)
+			}
+		}
+	}
+	if find(chart, "Secret", "storage-webhook-tls") == nil {
+		t.Error("certificate.source generate made no Secret storage-webhook-tls")
+	}
+}
+
+// TestNonDefaultValues: each value lands where it should.
+func TestNonDefaultValues(t *testing.T) {
+	objs := render(t, "replicas=3", "image.tag=v9.9.9", "log.format=text", "log.level=debug",
+		"privilegedUsers={bob,system:serviceaccount:ops:cleaner}", "excludedNamespaces={longhorn-system,cattle-system}",
+		"monitoring.serviceMonitor=true", "monitoring.prometheusRule=true", "certificate.source=cert-manager",
+		"providers.builtins=false", "providers.providers[0].name=nfs", "providers.providers[0].provisioner=nfs.csi.k8s.io", "providers.providers[0].backend=cdi")
+	d := find(objs, "Deployment", "storage-webhook")
+	if r, _, _ := unstructured.NestedFieldNoCopy(d.Object, "spec", "replicas"); fmt.Sprint(r) != "3" {
+		t.Errorf("replicas %v", r)
+	}
+	c, _, _ := unstructured.NestedSlice(d.Object, "spec", "template", "spec", "containers")
+	container := c[0].(map[string]any)
+	args := strings.Join(toStrings(container["args"]), " ")
+	for _, want := range []string{"--log-format=text", "--log-level=debug", "--privileged-user=bob", "--privileged-user=system:serviceaccount:ops:cleaner"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args %q lack %s", args, want)
+		}
+	}
+	if container["image"] != "docker.io/hcistorage/storage-webhook:v9.9.9" {
+		t.Errorf("image %v", container["image"])
+	}
+	hooks, _, _ := unstructured.NestedSlice(find(objs, "ValidatingWebhookConfiguration", "storage-webhook").Object, "webhooks")
+	sel := hooks[0].(map[string]any)["namespaceSelector"].(map[string]any)["matchExpressions"].([]any)[0].(map[string]any)["values"]
+	if got := strings.Join(toStrings(sel), ","); got != "kube-system,storage-webhook,longhorn-system,cattle-system" {
+		t.Errorf("excluded namespaces %s", got)
+	}
+	v := find(objs, "ValidatingWebhookConfiguration", "storage-webhook")
+	if v.GetAnnotations()["cert-manager.io/inject-ca-from"] != "storage-webhook/storage-webhook-serving" || find(objs, "Certificate", "storage-webhook-serving") == nil ||
+		find(objs, "Secret", "storage-webhook-tls") != nil {
+		t.Errorf("cert-manager source: annotations %v", v.GetAnnotations())
+	}
+	if find(objs, "ServiceMonitor", "storage-webhook") == nil || find(objs, "PrometheusRule", "storage-webhook") == nil {
+		t.Error("monitoring objects missing")
+	}
+	cm := find(objs, "ConfigMap", "storage-webhook-providers").Object["data"].(map[string]any)["providers.yaml"].(string)
+	if !strings.Contains(cm, "builtins: false") || !strings.Contains(cm, "provisioner: nfs.csi.k8s.io") {
+		t.Errorf("providers.yaml %s", cm)
+	}
+}
+
+// TestSchemaRefusesBadValues: a wrong value fails at install with a message naming it.
+func TestSchemaRefusesBadValues(t *testing.T) {
+	for _, c := range []struct{ set, want string }{
+		{"replicas=0", "at '/replicas'"},
+		{"certificate.source=vault", "at '/certificate/source': value must be one of 'generate', 'cert-manager', 'secret'"},
+		{"log.format=xml", "at '/log/format'"},
+		{"excludedNamespaces={Not_A_Namespace}", "at '/excludedNamespaces/0'"},
+		{"providers.providers[0].backend=longhorn", "at '/providers/providers/0"},
+		{"imagee.tag=x", "imagee"},
+		{"certificate.source=secret", "is required when certificate.source is secret"},
+		{"certificate.source=secret,certificate.secret.name=tls", "certificate.secret.caBundle is required"},
+	} {
+		t.Run(c.set, func(t *testing.T) {
+			out, err := helm(t, "template", "storage-webhook", chartDir, "--set", c.set)
+			if err == nil || !strings.Contains(out, c.want) {
+				t.Errorf("helm template --set %s: err %v, output %q; want an error naming %q", c.set, err, out, c.want)
+			}
+		})
+	}
+}
+
+func toStrings(v any) []string {
+	var out []string
+	for _, x := range v.([]any) {
+		out = append(out, x.(string))
+	}
+	return out
+}
