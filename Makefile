@@ -61,8 +61,6 @@ generate:
 k8s-bins:
 	@hack/k8sbins/build.sh
 
-# helm for the chart tests (Helm 3, as Rancher's helm-controller in Harvester), built from the
-# Go module proxy and cached by version and go.sum hash (hack/helmbin/build.sh prints its path).
 # Package the Helm chart into bin/chart/ (after linting it); publish with
 #   helm push bin/chart/storage-webhook-<version>.tgz oci://REGISTRY/charts
 # or serve the folder as a chart repository after `helm repo index bin/chart`.
@@ -71,6 +69,8 @@ chart:
 	$$helm lint --strict deploy/chart/storage-webhook; \
 	$$helm package deploy/chart/storage-webhook -d bin/chart
 
+# helm for the chart tests (Helm 3, as Rancher's helm-controller in Harvester), built from the
+# Go module proxy and cached by version and go.sum hash (hack/helmbin/build.sh prints its path).
 helm-bin:
 	@hack/helmbin/build.sh
 
