@@ -3,7 +3,7 @@ package cmd
 import (
 	"bytes"
 	"encoding/json"
-	"os"
+	"github.com/hcistorage/storage-webhook/internal/golden"
 	"strings"
 	"testing"
 )
@@ -110,24 +110,5 @@ func TestCheckExamplesGolden(t *testing.T) {
 	if code != 1 {
 		t.Fatalf("exit %d, want 1: %s", code, errOut)
 	}
-	const golden = "../testdata/check/examples.golden"
-	if os.Getenv("UPDATE_GOLDEN") == "1" {
-		if err := os.WriteFile(golden, []byte(out), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(golden)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out != string(want) {
-		t.Errorf("check output differs from %s (UPDATE_GOLDEN=1 rewrites it):\n%s", golden, out)
-	}
-	readme, err := os.ReadFile("../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(readme), out) {
-		t.Errorf("README.md does not quote the current `check` output of the examples")
-	}
+	golden.Check(t, "../testdata/check/examples.golden", []byte(out), "check's output differs: UPDATE_GOLDEN=1 rewrites it")
 }

@@ -1,7 +1,7 @@
 package webhook
 
 import (
-	"os"
+	"github.com/hcistorage/storage-webhook/internal/golden"
 	"testing"
 
 	"sigs.k8s.io/yaml"
@@ -27,20 +27,7 @@ func renderConfigurations(t *testing.T) []byte {
 // TestDeployWebhooksMatchRouteTable: the webhook configurations shipped in deploy/base are
 // exactly what the route table says (UPDATE_GOLDEN=1 rewrites them).
 func TestDeployWebhooksMatchRouteTable(t *testing.T) {
-	const path = "../deploy/base/webhooks.yaml"
-	got := renderConfigurations(t)
-	if os.Getenv("UPDATE_GOLDEN") == "1" {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s is out of date with the route table: run `make generate`", path)
-	}
+	golden.Check(t, "../deploy/base/webhooks.yaml", renderConfigurations(t), "it is out of date with the route table: run `make generate`")
 }
 
 // TestConfigurationsCoverEveryHook: one webhook per hook, each pointing at its path, with

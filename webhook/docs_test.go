@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"github.com/hcistorage/storage-webhook/internal/golden"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -254,19 +255,5 @@ func TestRulesDocMatchesRouteTable(t *testing.T) {
 	if t.Failed() {
 		return
 	}
-	if os.Getenv("UPDATE_GOLDEN") == "1" {
-		if err := os.MkdirAll(filepath.Dir(rulesDocPath), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(rulesDocPath, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(rulesDocPath)
-	if err != nil {
-		t.Fatalf("%v: run `UPDATE_GOLDEN=1 go test ./webhook -run TestRulesDocMatchesRouteTable`", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Errorf("%s is out of date with the route table or the fixtures: run `UPDATE_GOLDEN=1 go test ./webhook -run TestRulesDocMatchesRouteTable`", rulesDocPath)
-	}
+	golden.Check(t, rulesDocPath, got, "it is out of date with the route table or the fixtures: run `UPDATE_GOLDEN=1 go test ./webhook -run TestRulesDocMatchesRouteTable`")
 }

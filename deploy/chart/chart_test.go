@@ -11,6 +11,7 @@ import (
 
 	"sigs.k8s.io/yaml"
 
+	goldenfile "github.com/hcistorage/storage-webhook/internal/golden"
 	"github.com/hcistorage/storage-webhook/webhook"
 )
 
@@ -19,18 +20,7 @@ const chartDir = "storage-webhook"
 // golden compares a generated chart file with its stored copy; UPDATE_GOLDEN=1 rewrites it.
 func golden(t *testing.T, path string, got []byte) {
 	t.Helper()
-	if os.Getenv("UPDATE_GOLDEN") == "1" {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(got) != string(want) {
-		t.Errorf("%s is out of date: run `make generate`", path)
-	}
+	goldenfile.Check(t, path, got, "run `make generate`")
 }
 
 // releaseNamespace stands for {{ .Release.Namespace }} in the generated webhooks template;
