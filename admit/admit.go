@@ -59,17 +59,24 @@ var DefaultPrivilegedUsers = []string{
 // IsPrivileged reports whether the request's user may delete protected objects.
 func (e *Env) IsPrivileged(r *Request) bool { return e.Privileged[r.User.Username] }
 
-// ClassProfile is a storage class with its provider profile and its effective CDI
-// settings. Rules read a clone strategy, snapshot class or access modes from Settings,
-// never from Profile, so that a class's own annotations win everywhere (SPEC §3).
+// ClassProfile is a storage class with its provider profile. Rules read a clone strategy,
+// snapshot class or access modes from Settings, never from Profile, so that a class's own
+// annotations win everywhere (SPEC §3).
 type ClassProfile struct {
-	Class    *storagev1.StorageClass
-	Profile  providers.Profile
-	Settings providers.Settings
+	Class   *storagev1.StorageClass
+	Profile providers.Profile
 }
 
-// Profile looks up a storage class, its profile and its effective settings. ok is false
-// when the class is not in the view or no profile matches it.
+// Settings are the class's effective CDI settings. They are computed when a rule asks (most
+// rules read only the profile): invalid per-class settings are skipped here; SC-V3 refuses
+// them and `storage-webhook profiles` lists them.
+func (cp ClassProfile) Settings() providers.Settings {
+	s, _ := providers.Effective(cp.Class, cp.Profile)
+	return s
+}
+
+// Profile looks up a storage class and its profile. ok is false when the class is not in the
+// view or no profile matches it.
 func (e *Env) Profile(className string) (ClassProfile, bool) {
 	sc, ok := e.View.StorageClass(className)
 	if !ok {
@@ -78,16 +85,10 @@ func (e *Env) Profile(className string) (ClassProfile, bool) {
 	return e.ProfileOf(sc)
 }
 
-// ProfileOf is Profile for a class at hand (the object of a StorageClass request). Invalid
-// per-class settings are skipped here; SC-V3 refuses them and `storage-webhook profiles`
-// lists them.
+// ProfileOf is Profile for a class at hand (the object of a StorageClass request).
 func (e *Env) ProfileOf(sc *storagev1.StorageClass) (ClassProfile, bool) {
 	p, ok := e.Providers.Table().Match(sc)
-	if !ok {
-		return ClassProfile{}, false
-	}
-	s, _ := providers.Effective(sc, p)
-	return ClassProfile{Class: sc, Profile: p, Settings: s}, true
+	return ClassProfile{Class: sc, Profile: p}, ok
 }
 
 // Finding is a denial or warning of one rule.

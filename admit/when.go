@@ -112,3 +112,13 @@ func join(exprs []string, op string) string {
 	}
 	return strings.Join(parts, op)
 }
+
+// CELAnyKey is the disjunction of expr over keys (such as "an update drops one of these
+// annotations").
+func CELAnyKey(keys []string, expr func(key string) string) string {
+	out := make([]string, len(keys))
+	for i, k := range keys {
+		out[i] = expr(k)
+	}
+	return CELOr(out...)
+}

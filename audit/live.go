@@ -84,7 +84,7 @@ func (l *Live) Start(ctx context.Context) {
 			l.queue.Done(k)
 			if initial && l.queue.Len() == 0 {
 				initial = false
-				n := len(l.Findings())
+				n := l.total()
 				// The initial audit allocates about 7 KB per object, once: give that
 				// back to the OS now rather than over the scavenger's minutes.
 				debug.FreeOSMemory()
@@ -142,6 +142,16 @@ func (l *Live) setGauge(rule string, sev Severity, n int) {
 	if l.findings != nil {
 		l.findings.WithLabelValues(rule, string(sev)).Set(float64(n))
 	}
+}
+
+// total is the number of current findings.
+func (l *Live) total() (n int) {
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	for _, c := range l.counts {
+		n += c
+	}
+	return n
 }
 
 // Findings returns every current finding, sorted as All sorts them.

@@ -1,8 +1,10 @@
 package cluster
 
 import (
+	"cmp"
 	"encoding/json"
 	"slices"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -208,21 +210,9 @@ func (c *Cache) Dependents(resource string, obj any) []Key {
 		out = append(out, self)
 	}
 	slices.SortFunc(out, func(a, b Key) int {
-		return cmpKeys(a, b)
+		return cmp.Or(strings.Compare(a.Resource, b.Resource), strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))
 	})
 	return slices.Compact(out)
-}
-
-func cmpKeys(a, b Key) int {
-	for _, p := range [][2]string{{a.Resource, b.Resource}, {a.Namespace, b.Namespace}, {a.Name, b.Name}} {
-		if p[0] != p[1] {
-			if p[0] < p[1] {
-				return -1
-			}
-			return 1
-		}
-	}
-	return 0
 }
 
 // Subscribe calls handler for every add, update and delete the watch caches see (the

@@ -41,7 +41,7 @@ func guardedAudit(cfg *rest.Config, h http.Handler) (http.Handler, error) {
 			http.Error(w, "Unauthorized: send a bearer token the API server accepts", http.StatusUnauthorized)
 			return
 		}
-		ctx, cancel := contextWithTimeout(r, auditReviewTimeout)
+		ctx, cancel := context.WithTimeout(r.Context(), auditReviewTimeout)
 		defer cancel()
 		tr, err := kube.AuthenticationV1().TokenReviews().Create(ctx, &authenticationv1.TokenReview{Spec: authenticationv1.TokenReviewSpec{Token: token}}, metav1.CreateOptions{})
 		if err != nil {
@@ -71,8 +71,4 @@ func guardedAudit(cfg *rest.Config, h http.Handler) (http.Handler, error) {
 		}
 		h.ServeHTTP(w, r)
 	}), nil
-}
-
-func contextWithTimeout(r *http.Request, d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(r.Context(), d)
 }

@@ -61,8 +61,10 @@ func DataVolume(env *admit.Env, req *admit.Request) (res admit.Result) {
 	// DV-M1: a clone records the target class's effective clone strategy (its annotations,
 	// else its profile), unless one is recorded already.
 	_, recorded := dv.Annotations[harvester.AnnCDICloneType]
-	if dv.Spec.Source != nil && dv.Spec.Source.PVC != nil && cp.Settings.CloneStrategy != "" && !recorded {
-		res.SetAnnotation(RuleDVCloneStrategy, dv.Annotations, harvester.AnnCDICloneType, cp.Settings.CloneStrategy)
+	if dv.Spec.Source != nil && dv.Spec.Source.PVC != nil && !recorded {
+		if clone := cp.Settings().CloneStrategy; clone != "" {
+			res.SetAnnotation(RuleDVCloneStrategy, dv.Annotations, harvester.AnnCDICloneType, clone)
+		}
 	}
 	// DV-M2: a golden DataVolume is never consumed by a pod, so on a WaitForFirstConsumer
 	// class it must ask for immediate binding or it never fills.

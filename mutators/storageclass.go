@@ -27,20 +27,12 @@ var classSettingKeys = []string{harvester.AnnClassCloneStrategy, harvester.AnnCl
 // defaults SC-M1 added does, and the API server would refuse it).
 var WhenStorageClassDefaults = admit.CELOr(
 	admit.CELCreate,
-	admit.CELOr(droppedAny(classSettingKeys)...),
+	admit.CELAnyKey(classSettingKeys, dropped),
 	admit.CELAnd(admit.CELUpdate, admit.CELOr(
 		admit.CELAnnotationChanged(harvester.AnnClassCloneStrategy),
 		admit.CELAnnotationChanged(harvester.AnnCDIClassCloneStrategy),
 		admit.CELFieldChanged("parameters", "{}"))),
 )
-
-func droppedAny(keys []string) []string {
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = dropped(k)
-	}
-	return out
-}
 
 // StorageClass runs SC-M1.
 //

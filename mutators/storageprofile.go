@@ -70,8 +70,11 @@ func StorageProfile(env *admit.Env, req *admit.Request) (res admit.Result) {
 		name = req.Name
 	}
 	cp, ok := env.Profile(name) // a StorageProfile is named like its StorageClass
-	want := cp.Settings
-	if !ok || (want.CloneStrategy == "" && want.SnapshotClass == "" && len(want.AccessModes) == 0) {
+	if !ok {
+		return res
+	}
+	want := cp.Settings()
+	if want.CloneStrategy == "" && want.SnapshotClass == "" && len(want.AccessModes) == 0 {
 		return res
 	}
 	var clone, snap string

@@ -70,8 +70,8 @@ func VolumeSnapshot(env *admit.Env, req *admit.Request) (res admit.Result) {
 func snapshotClass(env *admit.Env, res *admit.Result, name, claim, named string, cp admit.ClassProfile) {
 	driver := cp.Class.Provisioner
 	suggest := "a VolumeSnapshotClass of driver " + driver
-	if want := cp.Settings.SnapshotClass; want != "" {
-		suggest = fmt.Sprintf("%q, the snapshot class of storage class %q (from %s)", want, cp.Class.Name, cp.Settings.From["snapshotClass"])
+	if s := cp.Settings(); s.SnapshotClass != "" {
+		suggest = fmt.Sprintf("%q, the snapshot class of storage class %q (from %s)", s.SnapshotClass, cp.Class.Name, s.From["snapshotClass"])
 	}
 	if named != "" {
 		vsc, ok := env.View.VolumeSnapshotClass(named)

@@ -34,16 +34,10 @@ var WhenStorageClassCloneStrategy = admit.CELAnd(
 // clone-strategy annotation. The annotations are day-2 settings, edited in Harvester's UI.
 var WhenStorageClassCDISettings = admit.CELOr(
 	admit.CELCreate,
-	admit.CELOr(annotationsChanged(append([]string{harvester.AnnCDIClassCloneStrategy}, harvester.ClassSettingKeys...))...),
+	admit.CELAnyKey(append([]string{harvester.AnnCDIClassCloneStrategy}, harvester.ClassSettingKeys...), func(k string) string {
+		return admit.CELAnd(admit.CELUpdate, admit.CELAnnotationChanged(k))
+	}),
 )
-
-func annotationsChanged(keys []string) []string {
-	out := make([]string, len(keys))
-	for i, k := range keys {
-		out[i] = admit.CELAnd(admit.CELUpdate, admit.CELAnnotationChanged(k))
-	}
-	return out
-}
 
 // StorageClass runs SC-V1 and SC-V3 on CREATE and UPDATE, SC-V2 on DELETE. On UPDATE, SC-V1 checks the
 // annotation only when the update sets or changes it: a class admitted before this webhook
@@ -108,6 +102,7 @@ func classSettings(env *admit.Env, req *admit.Request, sc, old *storagev1.Storag
 		v, ok := sc.Annotations[key]
 		return v, ok && changed(key)
 	}
+	cp, matched := env.ProfileOf(sc)
 	if !providers.AcceptsClassSettings(sc) {
 		for _, key := range harvester.ClassSettingKeys {
 			if _, ok := set(key); ok {
@@ -125,7 +120,7 @@ func classSettings(env *admit.Env, req *admit.Request, sc, old *storagev1.Storag
 		// The profile's own snapshot class is what SC-M1 writes to every class of the
 		// profile: when it is missing the class is still admitted, with a warning, so that
 		// the service never refuses a class for a default it added itself.
-		p, _ := env.Providers.Table().Match(sc)
+		p := cp.Profile
 		switch vsc, found := env.View.VolumeSnapshotClass(v); {
 		case v == "":
 			deny(harvester.AnnClassSnapshotClass, "the value is empty: name a VolumeSnapshotClass of driver %s, or remove the annotation", sc.Provisioner)
@@ -149,13 +144,10 @@ func classSettings(env *admit.Env, req *admit.Request, sc, old *storagev1.Storag
 			deny(harvester.AnnClassFilesystemOverhead, "%v", err)
 		}
 	}
-	if !res.Allowed() {
-		return // the rules below read the settings just refused
+	if !res.Allowed() || !matched {
+		return // the rules below read the settings just refused, or a profile
 	}
-	cp, ok := env.ProfileOf(sc)
-	if !ok {
-		return
-	}
+	settings := cp.Settings()
 	h, hasH := sc.Annotations[harvester.AnnClassCloneStrategy]
 	c, hasC := sc.Annotations[harvester.AnnCDIClassCloneStrategy]
 	if hasH && hasC && h != c && changed(harvester.AnnClassCloneStrategy, harvester.AnnCDIClassCloneStrategy) {
@@ -163,11 +155,11 @@ func classSettings(env *admit.Env, req *admit.Request, sc, old *storagev1.Storag
 	}
 	// A snapshot clone needs a VolumeSnapshotClass of the class's driver: the one the
 	// settings name, or one CDI finds itself among the driver's classes.
-	if cp.Settings.CloneStrategy == "snapshot" && cp.Settings.SnapshotClass == "" && len(env.View.VolumeSnapshotClassesOfDriver(sc.Provisioner)) == 0 &&
+	if settings.CloneStrategy == "snapshot" && settings.SnapshotClass == "" && len(env.View.VolumeSnapshotClassesOfDriver(sc.Provisioner)) == 0 &&
 		changed(harvester.AnnClassCloneStrategy, harvester.AnnCDIClassCloneStrategy, harvester.AnnClassSnapshotClass) {
 		deny(harvester.AnnClassSnapshotClass, "clone strategy snapshot needs a VolumeSnapshotClass of driver %s, and neither this annotation nor profile %s names one, nor does the cluster have one CDI could pick: create one and name it here, or choose clone strategy copy or csi-clone", sc.Provisioner, cp.Profile.Name)
 	}
-	if len(cp.Settings.AccessModes) == 0 && providers.CDIAccessModes(sc) == "" && changed(harvester.AnnClassAccessModes) {
+	if len(settings.AccessModes) == 0 && providers.CDIAccessModes(sc) == "" && changed(harvester.AnnClassAccessModes) {
 		res.Warn(RuleStorageClassCDISettings, "StorageClass %s: CDI has no built-in access modes for provisioner %s, so it cannot size or bind DataVolumes of this class that use spec.storage until annotation %s is set, such as {\"Block\":[\"ReadWriteOnce\"]}",
 			name, sc.Provisioner, harvester.AnnClassAccessModes)
 	}
