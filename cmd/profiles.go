@@ -11,7 +11,6 @@ import (
 
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/tools/clientcmd"
 
@@ -41,11 +40,6 @@ type ProfileReport struct {
 
 // noAccessModes is ProfileReport.CDIAccessModes when nothing gives a class access modes.
 const noAccessModes = "none: CDI cannot size or bind spec.storage DataVolumes"
-
-// classAnnotationKeys are the annotations a ProfileReport shows.
-var classAnnotationKeys = append(slices.Clone(harvester.ClassSettingKeys), harvester.AnnCDIClassCloneStrategy)
-
-var storageClassKind = schema.GroupKind{Group: storagev1.GroupName, Kind: "StorageClass"}
 
 // Profiles lists every StorageClass of the --cluster files or of a live cluster (one
 // read-only list), with its provider profile, per-class CDI annotations and effective
@@ -98,22 +92,13 @@ func Profiles(args []string, stdout, stderr io.Writer) error {
 // fileStorageClasses are the StorageClasses of manifests, as the file-backed cluster view
 // reads them.
 func fileStorageClasses(paths []string) ([]*storagev1.StorageClass, error) {
-	objs, err := cluster.ReadManifests(paths...)
-	if err != nil {
-		return nil, usageError{err}
-	}
-	view, err := cluster.NewFiles(objs)
+	view, err := cluster.LoadFiles(paths...)
 	if err != nil {
 		return nil, usageError{err}
 	}
 	var classes []*storagev1.StorageClass
-	for _, u := range objs {
-		if u.GroupVersionKind().GroupKind() != storageClassKind {
-			continue
-		}
-		if sc, ok := view.StorageClass(u.GetName()); ok {
-			classes = append(classes, sc)
-		}
+	for _, o := range view.List("storageclasses") {
+		classes = append(classes, o.(*storagev1.StorageClass))
 	}
 	return classes, nil
 }
@@ -148,7 +133,7 @@ func profileReport(table providers.Table, sc *storagev1.StorageClass) ProfileRep
 	if ok {
 		r.Profile = p.Name
 	}
-	for _, k := range classAnnotationKeys {
+	for _, k := range harvester.ClassCDIKeys {
 		if v, ok := sc.Annotations[k]; ok {
 			r.Annotations[k] = v
 		}

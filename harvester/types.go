@@ -110,6 +110,10 @@ const (
 // ClassSettingKeys are the four per-class CDI setting annotations, in SPEC order.
 var ClassSettingKeys = []string{AnnClassCloneStrategy, AnnClassSnapshotClass, AnnClassAccessModes, AnnClassFilesystemOverhead}
 
+// ClassCDIKeys are every annotation that sets a class's CDI settings: CDI's own clone
+// strategy and Harvester's four.
+var ClassCDIKeys = append([]string{AnnCDIClassCloneStrategy}, ClassSettingKeys...)
+
 // BackupTypes of a VirtualMachineBackup's spec.type.
 const (
 	BackupTypeBackup   = "backup"

@@ -34,7 +34,7 @@ var WhenStorageClassCloneStrategy = admit.CELAnd(
 // clone-strategy annotation. The annotations are day-2 settings, edited in Harvester's UI.
 var WhenStorageClassCDISettings = admit.CELOr(
 	admit.CELCreate,
-	admit.CELAnyKey(append([]string{harvester.AnnCDIClassCloneStrategy}, harvester.ClassSettingKeys...), func(k string) string {
+	admit.CELAnyKey(harvester.ClassCDIKeys, func(k string) string {
 		return admit.CELAnd(admit.CELUpdate, admit.CELAnnotationChanged(k))
 	}),
 )
