@@ -105,7 +105,7 @@ func (a *Auditor) Object(resource string, obj any) ([]Finding, error) {
 	}
 	raw, err := json.Marshal(obj)
 	if err != nil {
-		return nil, fmt.Errorf("%s %s: %w", r.gvk.Kind, nsName(m.GetNamespace(), m.GetName()), err)
+		return nil, fmt.Errorf("%s %s: %w", r.gvk.Kind, cluster.NamespacedName(m.GetNamespace(), m.GetName()), err)
 	}
 	req := admit.Request{Operation: admit.Create, Namespace: m.GetNamespace(), Name: m.GetName(), Object: raw}
 	req.User.Username = User
@@ -126,7 +126,7 @@ func (a *Auditor) Object(resource string, obj any) ([]Finding, error) {
 		}
 		res, err := h.Run(&req)
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", r.gvk.Kind, nsName(base.Namespace, base.Name), err)
+			return nil, fmt.Errorf("%s %s: %w", r.gvk.Kind, cluster.NamespacedName(base.Namespace, base.Name), err)
 		}
 		for _, d := range res.Denials {
 			add(d.Rule, Violation, d.Message, webhook.RuleFixes[d.Rule])
@@ -154,7 +154,7 @@ func drift(f *Finding, rule string, ops []admit.Op) string {
 		v, _ := json.Marshal(op.Value)
 		parts[i] = describePath(op.Path) + " = " + string(v)
 	}
-	return fmt.Sprintf("%s %s lacks what %s sets on new objects: %s", f.Kind, nsName(f.Namespace, f.Name), rule, strings.Join(parts, "; "))
+	return fmt.Sprintf("%s %s lacks what %s sets on new objects: %s", f.Kind, cluster.NamespacedName(f.Namespace, f.Name), rule, strings.Join(parts, "; "))
 }
 
 // describePath names a patch path for people: an annotation, a parameter or a field.
@@ -185,13 +185,6 @@ func driftFix(f *Finding, resource string, ops []admit.Op) string {
 		cmd += " -n " + f.Namespace
 	}
 	return cmd + " --type=json -p '" + string(patch) + "'"
-}
-
-func nsName(ns, name string) string {
-	if ns == "" {
-		return name
-	}
-	return ns + "/" + name
 }
 
 // Lister is what audit reads: every stored object of a resource.

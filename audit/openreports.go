@@ -10,6 +10,8 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/hcistorage/storage-webhook/webhook"
+
+	"github.com/hcistorage/storage-webhook/cluster"
 )
 
 // OpenReports constants.
@@ -147,10 +149,10 @@ func OpenReports(findings []Finding, now time.Time) ([]byte, error) {
 	for _, f := range fs {
 		m, ok := orMapping[f.Severity]
 		if !ok {
-			return nil, fmt.Errorf("%s %s: %s: unknown severity %q", f.Kind, nsName(f.Namespace, f.Name), f.Rule, f.Severity)
+			return nil, fmt.Errorf("%s %s: %s: unknown severity %q", f.Kind, cluster.NamespacedName(f.Namespace, f.Name), f.Rule, f.Severity)
 		}
 		if f.Rule == "" {
-			return nil, fmt.Errorf("%s %s: finding without a rule", f.Kind, nsName(f.Namespace, f.Name))
+			return nil, fmt.Errorf("%s %s: finding without a rule", f.Kind, cluster.NamespacedName(f.Namespace, f.Name))
 		}
 		rep := byNS[f.Namespace]
 		if rep == nil {
@@ -205,7 +207,7 @@ func OpenReports(findings []Finding, now time.Time) ([]byte, error) {
 	for i, ns := range namespaces {
 		doc, err := yaml.Marshal(byNS[ns])
 		if err != nil {
-			return nil, fmt.Errorf("%s %s: %w", byNS[ns].Kind, nsName(ns, OpenReportsName), err)
+			return nil, fmt.Errorf("%s %s: %w", byNS[ns].Kind, cluster.NamespacedName(ns, OpenReportsName), err)
 		}
 		if i > 0 {
 			out.WriteString("---\n")

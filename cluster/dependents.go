@@ -141,7 +141,7 @@ func (c *Cache) Get(k Key) (any, bool) {
 	if !ok {
 		return nil, false
 	}
-	obj, ok, err := ix.GetByKey(nsKey(k.Namespace, k.Name))
+	obj, ok, err := ix.GetByKey(NamespacedName(k.Namespace, k.Name))
 	return obj, ok && err == nil
 }
 

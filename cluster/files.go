@@ -82,11 +82,11 @@ func NewFiles(objs []*unstructured.Unstructured) (*Files, error) {
 	for _, u := range objs {
 		key := ObjectKey{u.GetKind(), u.GetNamespace(), u.GetName()}
 		if _, dup := f.objects[key]; dup {
-			return nil, fmt.Errorf("cluster view holds %s %s twice", key.Kind, nsKey(key.Namespace, key.Name))
+			return nil, fmt.Errorf("cluster view holds %s %s twice", key.Kind, NamespacedName(key.Namespace, key.Name))
 		}
 		f.objects[key] = u
 		if err := f.index(u); err != nil {
-			return nil, fmt.Errorf("%s %s: %w", key.Kind, nsKey(key.Namespace, key.Name), err)
+			return nil, fmt.Errorf("%s %s: %w", key.Kind, NamespacedName(key.Namespace, key.Name), err)
 		}
 	}
 	return f, nil

@@ -123,7 +123,9 @@ func get[T any](ix cache.Indexer, key string) (T, bool) {
 	return t, ok
 }
 
-func nsKey(namespace, name string) string {
+// NamespacedName is "namespace/name", or name for a cluster-scoped object: the indexers'
+// key, and how messages name an object.
+func NamespacedName(namespace, name string) string {
 	if namespace == "" {
 		return name
 	}
@@ -157,11 +159,11 @@ func newer(a, b *storagev1.StorageClass) bool {
 }
 
 func (c *Cache) PVC(namespace, name string) (*corev1.PersistentVolumeClaim, bool) {
-	return get[*corev1.PersistentVolumeClaim](c.pvcs, nsKey(namespace, name))
+	return get[*corev1.PersistentVolumeClaim](c.pvcs, NamespacedName(namespace, name))
 }
 
 func (c *Cache) Image(namespace, name string) (*harvester.VirtualMachineImage, bool) {
-	return get[*harvester.VirtualMachineImage](c.images, nsKey(namespace, name))
+	return get[*harvester.VirtualMachineImage](c.images, NamespacedName(namespace, name))
 }
 
 func (c *Cache) RunningPodsUsingPVC(namespace, claim string) []string {
@@ -189,7 +191,7 @@ func (c *Cache) ImagesUsingStorageClass(class string) []string {
 }
 
 func (c *Cache) VirtualMachine(namespace, name string) (*kubevirtv1.VirtualMachine, bool) {
-	return get[*kubevirtv1.VirtualMachine](c.vms, nsKey(namespace, name))
+	return get[*kubevirtv1.VirtualMachine](c.vms, NamespacedName(namespace, name))
 }
 
 // Synced reports whether every watch cache has synced, and the state of each.

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/hcistorage/storage-webhook/audit"
+	"github.com/hcistorage/storage-webhook/cluster"
 )
 
 // Audit evaluates the stored objects of a cluster view (files or a live cluster, read-only)
@@ -67,7 +68,7 @@ func printFindings(w io.Writer, findings []audit.Finding) {
 	count := map[audit.Severity]int{}
 	objects := map[string]bool{}
 	for _, f := range findings {
-		fmt.Fprintf(w, "%-9s %-7s %s %s: %s\n", f.Severity, f.Rule, f.Kind, nsName(f.Namespace, f.Name), f.Message)
+		fmt.Fprintf(w, "%-9s %-7s %s %s: %s\n", f.Severity, f.Rule, f.Kind, cluster.NamespacedName(f.Namespace, f.Name), f.Message)
 		if f.Fix != "" {
 			fmt.Fprintf(w, "  fix: %s\n", f.Fix)
 		}

@@ -181,7 +181,7 @@ func liveEnv(kubeconfig, providersFile string, privileged []string) (*admit.Env,
 		}
 		u, err := ri.Get(context.Background(), name, metav1.GetOptions{})
 		if err != nil {
-			return nil, usageError{fmt.Errorf("%s %s: the old object: %w", gvk.Kind, nsName(ns, name), err)}
+			return nil, usageError{fmt.Errorf("%s %s: the old object: %w", gvk.Kind, cluster.NamespacedName(ns, name), err)}
 		}
 		return u, nil
 	}
@@ -196,17 +196,10 @@ func fileOldObjects(view *cluster.Files) oldObjects {
 	return func(gvk schema.GroupVersionKind, ns, name string) (*unstructured.Unstructured, error) {
 		u, ok := view.Object(cluster.ObjectKey{Kind: gvk.Kind, Namespace: ns, Name: name})
 		if !ok {
-			return nil, usageError{fmt.Errorf("%s %s: the operation needs the old object in the cluster view, and there is none", gvk.Kind, nsName(ns, name))}
+			return nil, usageError{fmt.Errorf("%s %s: the operation needs the old object in the cluster view, and there is none", gvk.Kind, cluster.NamespacedName(ns, name))}
 		}
 		return u, nil
 	}
-}
-
-func nsName(ns, name string) string {
-	if ns == "" {
-		return name
-	}
-	return ns + "/" + name
 }
 
 func checkOne(hooks []*webhook.Hook, findOld oldObjects, obj *unstructured.Unstructured, op admit.Operation, user string) (CheckResult, error) {
