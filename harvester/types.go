@@ -128,8 +128,8 @@ const (
 
 // IsDataVolumeTarget reports whether a PVC named name is the one CDI creates for a
 // DataVolume: CDI names it like the DataVolume and makes the DataVolume its owner.
-func IsDataVolumeTarget(meta *metav1.ObjectMeta, name string) bool {
-	return slices.ContainsFunc(meta.OwnerReferences, func(o metav1.OwnerReference) bool {
+func IsDataVolumeTarget(owners []metav1.OwnerReference, name string) bool {
+	return slices.ContainsFunc(owners, func(o metav1.OwnerReference) bool {
 		return o.Name == name && isOwner(o, CDIGroup, KindDataVolume)
 	})
 }

@@ -42,7 +42,7 @@ func dropped(key string) string {
 // DataVolume runs DV-M1 and DV-M2 on a DataVolume CREATE. On UPDATE it sets again an
 // annotation of theirs that the update drops (SPEC §5.8).
 func DataVolume(env *admit.Env, req *admit.Request) (res admit.Result) {
-	var dv cdiv1.DataVolume
+	var dv admit.Object[cdiv1.DataVolumeSpec]
 	if !res.Decode("DataVolume", req.Object, &dv) {
 		return res
 	}
@@ -98,6 +98,6 @@ func dataVolumeClass(env *admit.Env, spec *cdiv1.DataVolumeSpec) string {
 // goldenDataVolume: owned by an image, as Harvester's image controller makes the image's
 // DataVolume. A DataVolume merely named like an image is not asked about (WhenDVImmediateBind):
 // the image controller would create the image's own DataVolume under that name.
-func goldenDataVolume(dv *cdiv1.DataVolume) bool {
+func goldenDataVolume(dv *admit.Object[cdiv1.DataVolumeSpec]) bool {
 	return slices.ContainsFunc(dv.OwnerReferences, harvester.IsImageOwner)
 }

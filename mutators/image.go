@@ -6,7 +6,6 @@ package mutators
 import (
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
 // Rule IDs of this file.
@@ -17,7 +16,7 @@ const (
 
 // imageRequest decodes an image with spec as a pointer, to know whether /spec exists.
 type imageRequest struct {
-	Metadata metav1.ObjectMeta    `json:"metadata"`
+	Metadata admit.ObjectMeta     `json:"metadata"`
 	Spec     *harvester.ImageSpec `json:"spec"`
 }
 

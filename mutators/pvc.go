@@ -1,16 +1,14 @@
 package mutators
 
 import (
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
 )
 
-// metadataOnly decodes an old object's metadata, for what an update removes.
+// metadataOnly decodes an object's metadata: all PVC-M1 reads of a PVC, and what an update
+// removes from a DataVolume.
 type metadataOnly struct {
-	metav1.ObjectMeta `json:"metadata"`
+	admit.ObjectMeta `json:"metadata"`
 }
 
 // RulePVCGolden is PVC-M1: a PVC named like a cdi image is that image's golden PVC.
@@ -37,7 +35,7 @@ var WhenPVCGolden = admit.CELOr(
 // the update drops is set again (SPEC §5.8: a re-applied manifest without it keeps it); one
 // it changes is PVC-V1's to deny.
 func PVC(env *admit.Env, req *admit.Request) (res admit.Result) {
-	var pvc corev1.PersistentVolumeClaim
+	var pvc metadataOnly
 	if !res.Decode("PersistentVolumeClaim", req.Object, &pvc) {
 		return res
 	}
@@ -52,7 +50,7 @@ func PVC(env *admit.Env, req *admit.Request) (res admit.Result) {
 	if name == "" {
 		name = req.Name
 	}
-	if !harvester.IsDataVolumeTarget(&pvc.ObjectMeta, name) {
+	if !harvester.IsDataVolumeTarget(pvc.OwnerReferences, name) {
 		return res
 	}
 	img, ok := env.View.Image(req.Namespace, name)

@@ -46,16 +46,29 @@ var WhenPVCGoldenDelete = admit.CELAnd(
 // WhenPVCImageSize is when PVC-V3 can deny or warn: the PVC has an image reference.
 var WhenPVCImageSize = admit.CELHasAnnotation(admit.CELObject, harvester.AnnImageID)
 
+// persistentVolumeClaim is a PVC reduced to what PVC-V1..PVC-V3 read.
+type persistentVolumeClaim struct {
+	admit.ObjectMeta `json:"metadata"`
+	Spec             struct {
+		Resources struct {
+			Requests corev1.ResourceList `json:"requests"`
+		} `json:"resources"`
+	} `json:"spec"`
+	Status struct {
+		Phase corev1.PersistentVolumeClaimPhase `json:"phase"`
+	} `json:"status"`
+}
+
 // PVC runs PVC-V1..PVC-V3 on a PersistentVolumeClaim CREATE, UPDATE or DELETE.
 func PVC(env *admit.Env, req *admit.Request) (res admit.Result) {
-	var pvc corev1.PersistentVolumeClaim
+	var pvc persistentVolumeClaim
 	switch req.Operation {
 	case admit.Create:
 		if res.Decode("PersistentVolumeClaim", req.Object, &pvc) {
 			pvcImageSize(env, &res, admit.ObjectName(req, pvc.Name, pvc.GenerateName), &pvc)
 		}
 	case admit.Update:
-		var old corev1.PersistentVolumeClaim
+		var old persistentVolumeClaim
 		if res.Decode("PersistentVolumeClaim", req.Object, &pvc) && res.Decode("old PersistentVolumeClaim", req.OldObject, &old) {
 			pvcGoldenMark(&res, admit.ObjectName(req, pvc.Name, ""), &old, &pvc)
 		}
@@ -66,7 +79,7 @@ func PVC(env *admit.Env, req *admit.Request) (res admit.Result) {
 }
 
 // pvcGoldenMark is PVC-V1: the golden annotation, once "true", stays "true".
-func pvcGoldenMark(res *admit.Result, name string, old, pvc *corev1.PersistentVolumeClaim) {
+func pvcGoldenMark(res *admit.Result, name string, old, pvc *persistentVolumeClaim) {
 	if old.Annotations[harvester.AnnGoldenImage] != "true" {
 		return
 	}
@@ -82,18 +95,18 @@ func pvcGoldenMark(res *admit.Result, name string, old, pvc *corev1.PersistentVo
 // of its name; an unmarked PVC made by hand under an image's name is not protected, because
 // the API server does not ask about it (WhenPVCGoldenDelete).
 func pvcGoldenDelete(env *admit.Env, res *admit.Result, req *admit.Request) {
-	var pvc corev1.PersistentVolumeClaim
+	var pvc persistentVolumeClaim
 	if len(req.OldObject) > 0 {
 		if !res.Decode("old PersistentVolumeClaim", req.OldObject, &pvc) {
 			return
 		}
 	} else if p, ok := env.View.PVC(req.Namespace, req.Name); ok {
-		pvc = *p
+		pvc.Name, pvc.Annotations, pvc.OwnerReferences, pvc.Status.Phase = p.Name, p.Annotations, p.OwnerReferences, p.Status.Phase
 	} else {
 		return
 	}
 	marked := pvc.Annotations[harvester.AnnGoldenImage] == "true"
-	if !marked && !harvester.IsDataVolumeTarget(&pvc.ObjectMeta, req.Name) {
+	if !marked && !harvester.IsDataVolumeTarget(pvc.OwnerReferences, req.Name) {
 		return
 	}
 	img, golden := env.GoldenImage(req.Namespace, req.Name, &marked)
@@ -105,7 +118,7 @@ func pvcGoldenDelete(env *admit.Env, res *admit.Result, req *admit.Request) {
 }
 
 // pvcImageSize is PVC-V3: a disk made from an image is at least as large as the image.
-func pvcImageSize(env *admit.Env, res *admit.Result, name string, pvc *corev1.PersistentVolumeClaim) {
+func pvcImageSize(env *admit.Env, res *admit.Result, name string, pvc *persistentVolumeClaim) {
 	ref, ok := pvc.Annotations[harvester.AnnImageID]
 	if !ok {
 		return

@@ -1,0 +1,29 @@
+package admit
+
+import (
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+)
+
+// ObjectMeta is what the rules read of an object's metadata. Rules decode it instead of
+// metav1.ObjectMeta (whose name it keeps, so that a DECODE denial names a field as before,
+// "ObjectMeta.metadata.annotations"): managedFields, often the largest part of an object, are then skipped
+// rather than decoded, and a field no rule reads cannot make a rule deny (the API server
+// checks the metadata; BENCHMARKS.md §7 has the cost this saves).
+type ObjectMeta struct {
+	Name              string                  `json:"name,omitempty"`
+	GenerateName      string                  `json:"generateName,omitempty"`
+	Namespace         string                  `json:"namespace,omitempty"`
+	UID               types.UID               `json:"uid,omitempty"`
+	Labels            map[string]string       `json:"labels,omitempty"`
+	Annotations       map[string]string       `json:"annotations,omitempty"`
+	OwnerReferences   []metav1.OwnerReference `json:"ownerReferences,omitempty"`
+	DeletionTimestamp *metav1.Time            `json:"deletionTimestamp,omitempty"`
+}
+
+// Object is an object reduced to its metadata and a spec of type S, for the rules that read
+// nothing else of it.
+type Object[S any] struct {
+	ObjectMeta `json:"metadata"`
+	Spec       S `json:"spec"`
+}
