@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 
 	jsonv2 "github.com/go-json-experiment/json"
 	"github.com/go-json-experiment/json/jsontext"
@@ -34,13 +35,13 @@ func Decode(raw []byte, into any) error {
 	if len(raw) == 0 {
 		return fmt.Errorf("no object in the request")
 	}
-	if field := costlyQuantity(raw); field != "" {
-		return errors.New(field)
-	}
-	if FastUnmarshal(raw, into) == nil {
+	if !referenceOnly.Load() && FastUnmarshal(raw, into) == nil {
 		return nil
 	}
 	reflect.ValueOf(into).Elem().SetZero()
+	if field := costlyQuantity(raw); field != "" {
+		return errors.New(field)
+	}
 	if err := ReferenceUnmarshal(raw, into); err != nil {
 		if field := badQuantity(raw); field != "" {
 			return fmt.Errorf("%s: %w", field, err)
@@ -55,17 +56,45 @@ func Decode(raw []byte, into any) error {
 // tolerance of a repeated name (the last one wins) and of invalid UTF-8 (read as U+FFFD):
 // objects from the API server have neither, files given to `check` may. An untyped value
 // (`any`, read only by SP-M1) is handed to the reference decoder, which keeps integers as
-// int64 where v2 makes every number a float64.
+// int64 where v2 makes every number a float64. A quantity is parsed only when it is within
+// the bounds of costlyQuantity; one that is not fails the fast decode, and Decode's
+// reference path then refuses it by name. Only the quantities of the fields a rule decodes
+// are looked at, where the reference path has to scan the whole object first.
 var fastOptions = jsonv2.JoinOptions(
 	jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true),
-	jsonv2.WithUnmarshalers(jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, v *any) error {
-		raw, err := dec.ReadValue()
-		if err != nil {
-			return err
-		}
-		return ReferenceUnmarshal(raw, v)
-	})),
+	jsonv2.WithUnmarshalers(jsonv2.JoinUnmarshalers(
+		jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, v *any) error {
+			raw, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			return ReferenceUnmarshal(raw, v)
+		}),
+		jsonv2.UnmarshalFromFunc(func(dec *jsontext.Decoder, q *resource.Quantity) error {
+			raw, err := dec.ReadValue()
+			if err != nil {
+				return err
+			}
+			if mayHoldCostlyQuantity(raw) {
+				return errCostlyQuantity
+			}
+			return q.UnmarshalJSON(raw)
+		}),
+	)),
 )
+
+// referenceOnly makes Decode use the reference decoder alone (UseReferenceDecoder).
+var referenceOnly atomic.Bool
+
+// UseReferenceDecoder makes Decode use only the reference decoder until restore is called.
+// It is for tests that hold the rules' answers with both decoders to be the same
+// (FuzzRulesDecode); it affects every Decode in the process.
+func UseReferenceDecoder() (restore func()) {
+	referenceOnly.Store(true)
+	return func() { referenceOnly.Store(false) }
+}
+
+var errCostlyQuantity = errors.New("a quantity beyond the bounds of costlyQuantity")
 
 // FastUnmarshal decodes raw into into with encoding/json/v2 (go-json-experiment/json). Its
 // errors are not the API server's: Decode and DecodeReview return ReferenceUnmarshal's
@@ -162,6 +191,11 @@ func costlyQuantity(raw []byte) string {
 	}
 	return strings.TrimPrefix(walk(doc, ""), ".")
 }
+
+// HoldsCostlyQuantity reports whether raw holds, anywhere, a number or string beyond the
+// bounds of a quantity. The reference path of Decode refuses such an object; the fast path
+// only when the value is in a quantity field of the type decoded into.
+func HoldsCostlyQuantity(raw []byte) bool { return costlyQuantity(raw) != "" }
 
 // costlyQuantityText describes s at path when it is a number with more digits or a larger
 // decimal exponent than a quantity may have, and is "" otherwise.

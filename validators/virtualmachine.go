@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
-	kubevirtv1 "kubevirt.io/api/core/v1"
 	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 
 	"github.com/hcistorage/storage-webhook/admit"
@@ -77,19 +76,42 @@ func changedWith(path, item string) string {
 // virtualMachine is a KubeVirt VirtualMachine reduced to what VM-V1 and VM-V2 read.
 // Decoding the whole kubevirt type (domain, devices, resources, ...) costs several times as
 // much, and would deny a VM over a field no rule reads; the API server's schema checks those.
+// Field names and shapes are KubeVirt's (kubevirt.io/api/core/v1: Volume,
+// DataVolumeTemplateSpec, VirtualMachineVolumeRequest).
 type virtualMachine struct {
 	admit.ObjectMeta `json:"metadata"`
 	Spec             struct {
 		Template *struct {
 			Spec struct {
-				Volumes []kubevirtv1.Volume `json:"volumes"`
+				Volumes []struct {
+					Name string `json:"name"`
+					ClaimSource
+				} `json:"volumes"`
 			} `json:"spec"`
 		} `json:"template"`
-		DataVolumeTemplates []kubevirtv1.DataVolumeTemplateSpec `json:"dataVolumeTemplates"`
+		DataVolumeTemplates []admit.Object[cdiv1.DataVolumeSpec] `json:"dataVolumeTemplates"`
 	} `json:"spec"`
 	Status struct {
-		VolumeRequests []kubevirtv1.VirtualMachineVolumeRequest `json:"volumeRequests"`
+		VolumeRequests []struct {
+			AddVolumeOptions *struct {
+				Name         string       `json:"name"`
+				VolumeSource *ClaimSource `json:"volumeSource"`
+			} `json:"addVolumeOptions"`
+		} `json:"volumeRequests"`
 	} `json:"status"`
+}
+
+// ClaimSource is the part of a KubeVirt volume source (a VM volume or a hotplug request's
+// source) that names a PVC: directly, or as the PVC of a DataVolume. It is exported only
+// because it is embedded: encoding/json/v2 cannot set the fields of an embedded unexported
+// struct (FuzzRulesDecode found that as a panic on an embedded metadata type).
+type ClaimSource struct {
+	PersistentVolumeClaim *struct {
+		ClaimName string `json:"claimName"`
+	} `json:"persistentVolumeClaim"`
+	DataVolume *struct {
+		Name string `json:"name"`
+	} `json:"dataVolume"`
 }
 
 // vmDiskSizes is VM-V1.
@@ -113,7 +135,7 @@ func vmDiskSizes(env *admit.Env, res *admit.Result, name, ns string, vm, old *vi
 		checkImageSize(env, res, RuleVMDiskSize, disk, ref, pvc.Spec.Resources.Requests[corev1.ResourceStorage])
 	}
 	for _, dvt := range vm.Spec.DataVolumeTemplates {
-		if slices.ContainsFunc(old.Spec.DataVolumeTemplates, func(o kubevirtv1.DataVolumeTemplateSpec) bool {
+		if slices.ContainsFunc(old.Spec.DataVolumeTemplates, func(o admit.Object[cdiv1.DataVolumeSpec]) bool {
 			return o.Name == dvt.Name && sameClone(o.Spec, dvt.Spec)
 		}) {
 			continue

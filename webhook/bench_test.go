@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,18 +12,24 @@ import (
 	"path/filepath"
 	"runtime"
 	rtmetrics "runtime/metrics"
-	"strconv"
-	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/sirupsen/logrus"
+	kwhhttp "github.com/slok/kubewebhook/v2/pkg/http"
+	kwhlog "github.com/slok/kubewebhook/v2/pkg/log"
+	kwhmodel "github.com/slok/kubewebhook/v2/pkg/model"
+	kwhmutating "github.com/slok/kubewebhook/v2/pkg/webhook/mutating"
+	kwhvalidating "github.com/slok/kubewebhook/v2/pkg/webhook/validating"
 	admissionv1 "k8s.io/api/admission/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/cluster"
 	"github.com/hcistorage/storage-webhook/hack/genview/gen"
+	"github.com/hcistorage/storage-webhook/internal/logjson"
 	"github.com/hcistorage/storage-webhook/metrics"
 	"github.com/hcistorage/storage-webhook/providers"
 	"github.com/hcistorage/storage-webhook/webhook"
@@ -91,7 +98,7 @@ func benchEnv(view cluster.View) *admit.Env {
 func benchHandler(files *cluster.Files, hooks []*webhook.Hook) *webhook.Handler {
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	log.SetFormatter(&logrus.JSONFormatter{})
+	log.SetFormatter(logjson.Formatter{})
 	return &webhook.Handler{
 		Hooks: hooks, MaxBodyBytes: webhook.DefaultMaxBodyBytes, Log: log, Metrics: metrics.New(),
 		Ready: func() bool { ok, _ := files.Synced(); return ok },
@@ -119,6 +126,39 @@ func emptyHandler(files *cluster.Files) http.Handler {
 		}
 	}
 	return benchHandler(files, hooks).Mux()
+}
+
+// kubewebhookHandler serves every path of the route table with kubewebhook v2's own HTTP
+// handler and webhooks whose validator or mutator does nothing: the floor a service built
+// the usual way with kubewebhook would have. Without an Obj, kubewebhook decodes each object
+// into an unstructured.Unstructured (its dynamic mode, the one that serves any kind); a
+// mutating webhook also marshals the object back to diff it into a patch.
+func kubewebhookHandler(tb testing.TB) http.Handler {
+	tb.Helper()
+	mux := http.NewServeMux()
+	for _, r := range webhook.Routes() {
+		if r.Mutate != nil {
+			wh, err := kwhmutating.NewWebhook(kwhmutating.WebhookConfig{ID: r.MutatePath(), Logger: kwhlog.Noop,
+				Mutator: kwhmutating.MutatorFunc(func(context.Context, *kwhmodel.AdmissionReview, metav1.Object) (*kwhmutating.MutatorResult, error) {
+					return &kwhmutating.MutatorResult{}, nil
+				})})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			mux.Handle(r.MutatePath(), kwhhttp.MustHandlerFor(kwhhttp.HandlerConfig{Webhook: wh, Logger: kwhlog.Noop}))
+		}
+		if r.Validate != nil {
+			wh, err := kwhvalidating.NewWebhook(kwhvalidating.WebhookConfig{ID: r.ValidatePath(), Logger: kwhlog.Noop,
+				Validator: kwhvalidating.ValidatorFunc(func(context.Context, *kwhmodel.AdmissionReview, metav1.Object) (*kwhvalidating.ValidatorResult, error) {
+					return &kwhvalidating.ValidatorResult{Valid: true}, nil
+				})})
+			if err != nil {
+				tb.Fatal(err)
+			}
+			mux.Handle(r.ValidatePath(), kwhhttp.MustHandlerFor(kwhhttp.HandlerConfig{Webhook: wh, Logger: kwhlog.Noop}))
+		}
+	}
+	return mux
 }
 
 func fixtureView(tb testing.TB) *cluster.Files {
@@ -170,10 +210,10 @@ func describe(resp *admissionv1.AdmissionResponse) string {
 }
 
 // TestBenchReviews keeps the benchmark inputs honest: each review gets its expected answer
-// from the fixtures' view, and the empty handler allows it without a patch.
+// from the fixtures' view, and the empty handler and kubewebhook's allow it without a patch.
 func TestBenchReviews(t *testing.T) {
 	view := fixtureView(t)
-	rules, empty := ruleHandler(view), emptyHandler(view)
+	rules, empty, kwh := ruleHandler(view), emptyHandler(view), kubewebhookHandler(t)
 	for _, c := range benchCases {
 		t.Run(c.name, func(t *testing.T) {
 			body := benchBody(t, c.file)
@@ -181,52 +221,78 @@ func TestBenchReviews(t *testing.T) {
 			if resp := answer(t, send(empty, c.path, body)); !resp.Allowed || resp.Patch != nil || len(resp.AuditAnnotations) > 0 {
 				t.Errorf("empty handler: %s, want a plain allow", describe(resp))
 			}
+			if resp := answer(t, send(kwh, c.path, body)); !resp.Allowed || len(resp.Patch) > 2 { // kubewebhook's empty patch is "[]"
+				t.Errorf("kubewebhook's handler: %s (patch %s), want a plain allow", describe(resp), resp.Patch)
+			}
 		})
 	}
 }
 
 // benchReviews runs each case as a sub-benchmark; check, when set, vets the first answer
-// before the timer starts. Besides ns/op (wall time) it reports cpu-ns/op, the process's CPU
-// time per review (every thread, so GC work too), which stays meaningful on a loaded machine
-// where wall time also counts waiting for a CPU.
+// before the timer starts.
 func benchReviews(b *testing.B, h http.Handler, check func(testing.TB, benchCase, *httptest.ResponseRecorder)) {
 	for _, c := range benchCases {
 		body := benchBody(b, c.file)
+		b.Run(c.name, func(b *testing.B) { benchReview(b, h, c, body, check) })
+	}
+}
+
+// benchReview sends one review b.N times. Besides ns/op (wall time) it reports cpu-ns/op,
+// the process's CPU time per review (every thread, so GC work too), which stays meaningful
+// on a loaded machine where wall time also counts waiting for a CPU.
+func benchReview(b *testing.B, h http.Handler, c benchCase, body []byte, check func(testing.TB, benchCase, *httptest.ResponseRecorder)) {
+	if check != nil {
+		check(b, c, send(h, c.path, body))
+	}
+	b.ReportAllocs()
+	cpu, ok := processCPU()
+	for b.Loop() {
+		if rec := send(h, c.path, body); rec.Code != http.StatusOK {
+			b.Fatalf("HTTP %d: %s", rec.Code, rec.Body)
+		}
+	}
+	if end, ok2 := processCPU(); ok && ok2 {
+		b.ReportMetric(float64(end-cpu)/float64(b.N), "cpu-ns/op")
+	}
+}
+
+// BenchmarkReviews is each realistic review (benchCases) through three handlers, one right
+// after the other so that the three see the same machine:
+//
+//   - rules: the real handler and rules against the fixtures' cluster view;
+//   - empty: the floor, the same handler and round trip with rules that do nothing
+//     (emptyHandler);
+//   - kubewebhook: kubewebhook's own handler with no-op webhooks (kubewebhookHandler), which
+//     the floor must stay below.
+//
+// hack/benchratio reads the output of several runs (-count) and prints the medians and the
+// ratios to the floor (`make bench`).
+func BenchmarkReviews(b *testing.B) {
+	view := fixtureView(b)
+	handlers := []struct {
+		name  string
+		h     http.Handler
+		check func(testing.TB, benchCase, *httptest.ResponseRecorder)
+	}{
+		{"rules", ruleHandler(view), checkBenchAnswer},
+		{"empty", emptyHandler(view), nil},
+		{"kubewebhook", kubewebhookHandler(b), nil},
+	}
+	for _, c := range benchCases {
+		body := benchBody(b, c.file)
 		b.Run(c.name, func(b *testing.B) {
-			if check != nil {
-				check(b, c, send(h, c.path, body))
-			}
-			b.ReportAllocs()
-			cpu, ok := processCPU()
-			for b.Loop() {
-				if rec := send(h, c.path, body); rec.Code != http.StatusOK {
-					b.Fatalf("HTTP %d: %s", rec.Code, rec.Body)
-				}
-			}
-			if end, ok2 := processCPU(); ok && ok2 {
-				b.ReportMetric(float64(end-cpu)/float64(b.N), "cpu-ns/op")
+			for _, h := range handlers {
+				b.Run(h.name, func(b *testing.B) { benchReview(b, h.h, c, body, h.check) })
 			}
 		})
 	}
 }
 
-// BenchmarkHandler is each realistic review through the real handler and rules, against the
-// fixtures' cluster view (testdata/cluster).
-func BenchmarkHandler(b *testing.B) {
-	benchReviews(b, ruleHandler(fixtureView(b)), checkBenchAnswer)
-}
-
-// BenchmarkEmptyHandler is the floor: the same round trips (same bodies and paths) through
-// the same handler with rules that do nothing.
-func BenchmarkEmptyHandler(b *testing.B) {
-	benchReviews(b, emptyHandler(fixtureView(b)), nil)
-}
-
-// BenchmarkLargeView is the reviews of BenchmarkHandler against (a) an empty view and (b) a
+// BenchmarkLargeView is the reviews of BenchmarkReviews (rules) against (a) an empty view and (b) a
 // generated view of gen.Full() size (10,000 PVCs, 2,000 images, 2,000 VMs, 10,000 pods,
 // 200 classes) plus the fixtures' objects the reviews refer to, so that the answers are the
-// same as in BenchmarkHandler. Every lookup is an index or key lookup, so (b) should cost
-// what BenchmarkHandler costs. In the empty view the reviews take other paths (the images
+// same as in BenchmarkReviews. Every lookup is an index or key lookup, so (b) should cost
+// what BenchmarkReviews/*/rules costs. In the empty view the reviews take other paths (the images
 // are unknown: VM-V1 warns, PVC-M1 marks nothing, PVC-V2 allows), so compare (a) with care.
 func BenchmarkLargeView(b *testing.B) {
 	b.Run("empty", func(b *testing.B) {
@@ -325,22 +391,11 @@ func samplePeakHeap() func() uint64 {
 }
 
 // processCPU is the CPU time (user and system, all threads) of this process so far, from
-// /proc/self/stat; ok is false where there is no such file (not Linux).
+// getrusage(2), which counts in microseconds; ok is false where it fails.
 func processCPU() (cpu time.Duration, ok bool) {
-	data, err := os.ReadFile("/proc/self/stat")
-	if err != nil {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
 		return 0, false
 	}
-	s := string(data)
-	fields := strings.Fields(s[strings.LastIndexByte(s, ')')+1:]) // the command name may hold spaces
-	if len(fields) < 13 {
-		return 0, false
-	}
-	utime, err1 := strconv.ParseInt(fields[11], 10, 64) // field 14 of proc(5)
-	stime, err2 := strconv.ParseInt(fields[12], 10, 64) // field 15
-	if err1 != nil || err2 != nil {
-		return 0, false
-	}
-	const ticksPerSecond = 100 // USER_HZ, the unit of /proc times on Linux
-	return time.Duration(utime+stime) * time.Second / ticksPerSecond, true
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
 }

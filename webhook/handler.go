@@ -105,13 +105,18 @@ func (h *Handler) serve(hook *Hook, w http.ResponseWriter, r *http.Request) (out
 	}
 	req := review.Request
 	op = string(req.Operation)
-	// The entry is built only when a line is written: most requests write none.
-	log := func() logrus.FieldLogger {
-		return h.Log.WithFields(logrus.Fields{
-			"webhook": hook.ID(), "uid": req.UID, "operation": req.Operation, "kind": req.Kind.Kind,
-			"namespace": req.Namespace, "name": req.Name, "user": req.UserInfo.Username,
-			"dryRun": req.DryRun != nil && *req.DryRun,
-		})
+	// The entry is built only when a line is written (most requests write none), in one
+	// map with the line's own fields, which the entry takes as it is: WithFields and each
+	// further WithField would copy it again.
+	log := func(more ...any) logrus.FieldLogger {
+		fields := make(logrus.Fields, 8+len(more)/2)
+		fields["webhook"], fields["uid"], fields["operation"], fields["kind"] = hook.ID(), string(req.UID), string(req.Operation), req.Kind.Kind
+		fields["namespace"], fields["name"], fields["user"] = req.Namespace, req.Name, req.UserInfo.Username
+		fields["dryRun"] = req.DryRun != nil && *req.DryRun
+		for i := 0; i+1 < len(more); i += 2 {
+			fields[more[i].(string)] = more[i+1]
+		}
+		return &logrus.Entry{Logger: h.Log, Data: fields}
 	}
 	if h.Ready != nil && !h.Ready() {
 		log().Warn("request refused: watch caches have not synced yet")
@@ -122,15 +127,15 @@ func (h *Handler) serve(hook *Hook, w http.ResponseWriter, r *http.Request) (out
 
 	res, err := hook.Admit(req)
 	if err != nil {
-		fields := logrus.Fields{}
+		more := []any{logrus.ErrorKey, err}
 		var pe *PanicError
 		if errors.As(err, &pe) {
-			fields["stack"] = string(pe.Stack)
+			more = append(more, "stack", string(pe.Stack))
 			if h.Metrics != nil {
 				h.Metrics.PanicsRecovered.Inc()
 			}
 		}
-		log().WithFields(fields).WithError(err).Error("request failed")
+		log(more...).Error("request failed")
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return "error", op
 	}
@@ -139,7 +144,7 @@ func (h *Handler) serve(hook *Hook, w http.ResponseWriter, r *http.Request) (out
 	resp, outcome := Response(req.UID, hook.Mutating(), &res)
 	body, err := json.Marshal(&admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: resp})
 	if err != nil {
-		log().WithError(err).Error("encode response")
+		log(logrus.ErrorKey, err).Error("encode response")
 		http.Error(w, "encode response: "+err.Error(), http.StatusInternalServerError)
 		return "error", op
 	}
@@ -205,7 +210,7 @@ func quoteOrNone(s string) string {
 
 // record logs one line per denial or warning (nothing for a plain allow at the default
 // level) and counts each rule's result.
-func (h *Handler) record(log func() logrus.FieldLogger, res *admit.Result) {
+func (h *Handler) record(log func(...any) logrus.FieldLogger, res *admit.Result) {
 	count := func(rule, result string) {
 		if h.Metrics != nil {
 			h.Metrics.RuleResults.WithLabelValues(rule, result).Inc()
@@ -213,11 +218,11 @@ func (h *Handler) record(log func() logrus.FieldLogger, res *admit.Result) {
 	}
 	for _, d := range res.Denials {
 		count(d.Rule, "deny")
-		log().WithField("rule", d.Rule).Info("denied: " + d.Message)
+		log("rule", d.Rule).Info("denied: " + d.Message)
 	}
 	for _, wn := range res.Warnings {
 		count(wn.Rule, "warn")
-		log().WithField("rule", wn.Rule).Info("warning: " + wn.Message)
+		log("rule", wn.Rule).Info("warning: " + wn.Message)
 	}
 	for _, p := range res.Patch {
 		count(p.Rule, "mutate")
