@@ -35,7 +35,7 @@ func DataVolume(env *admit.Env, req *admit.Request) (res admit.Result) {
 	switch req.Operation {
 	case admit.Create:
 		if res.Decode("DataVolume", req.Object, &dv) {
-			disk := "DataVolume " + admit.ObjectName(req, dv.Name, dv.GenerateName)
+			disk := func() string { return "DataVolume " + admit.ObjectName(req, dv.Name, dv.GenerateName) }
 			checkGoldenClone(env, &res, RuleDVCloneSize, disk, req.Namespace, &dv.Spec)
 		}
 	case admit.Delete:

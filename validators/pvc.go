@@ -123,7 +123,7 @@ func pvcImageSize(env *admit.Env, res *admit.Result, name string, pvc *persisten
 	if !ok {
 		return
 	}
-	checkImageSize(env, res, RulePVCImageSize, "PVC "+name, ref, pvc.Spec.Resources.Requests[corev1.ResourceStorage])
+	checkImageSize(env, res, RulePVCImageSize, func() string { return "PVC " + name }, ref, pvc.Spec.Resources.Requests[corev1.ResourceStorage])
 }
 
 func describeValue(v string, present bool) string {
