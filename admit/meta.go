@@ -1,6 +1,7 @@
 package admit
 
 import (
+	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
 
@@ -25,4 +26,25 @@ type ObjectMeta struct {
 type Object[S any] struct {
 	ObjectMeta `json:"metadata"`
 	Spec       S `json:"spec"`
+}
+
+// StorageClass is what the rules read of a StorageClass in a request: the fields that
+// provider profiles match on and the effective settings are computed from. Decoding it
+// instead of storagev1.StorageClass skips managedFields and the fields no rule reads.
+type StorageClass struct {
+	ObjectMeta        `json:"metadata"`
+	Provisioner       string                        `json:"provisioner"`
+	Parameters        map[string]string             `json:"parameters,omitempty"`
+	VolumeBindingMode *storagev1.VolumeBindingMode `json:"volumeBindingMode,omitempty"`
+}
+
+// Class is the class as the provider table and the cluster view hold it.
+func (sc *StorageClass) Class() *storagev1.StorageClass {
+	return &storagev1.StorageClass{
+		ObjectMeta: metav1.ObjectMeta{
+			Name: sc.Name, GenerateName: sc.GenerateName, Labels: sc.Labels, Annotations: sc.Annotations,
+			OwnerReferences: sc.OwnerReferences, DeletionTimestamp: sc.DeletionTimestamp,
+		},
+		Provisioner: sc.Provisioner, Parameters: sc.Parameters, VolumeBindingMode: sc.VolumeBindingMode,
+	}
 }

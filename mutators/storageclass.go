@@ -4,7 +4,6 @@ import (
 	"maps"
 	"slices"
 
-	storagev1 "k8s.io/api/storage/v1"
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
@@ -53,25 +52,26 @@ var WhenStorageClassDefaults = admit.CELOr(
 // UI, which edits only its own key, and a CDI user, who edits only CDI's, both keep the
 // two equal. A default parameter that the update drops gets its stored value again.
 func StorageClass(env *admit.Env, req *admit.Request) (res admit.Result) {
-	var sc, old storagev1.StorageClass
-	if !res.Decode("StorageClass", req.Object, &sc) {
+	var decoded, oldDecoded admit.StorageClass
+	if !res.Decode("StorageClass", req.Object, &decoded) {
 		return res
 	}
 	update := req.Operation == admit.Update
-	if update && !res.Decode("old StorageClass", req.OldObject, &old) {
+	if update && !res.Decode("old StorageClass", req.OldObject, &oldDecoded) {
 		return res
 	}
-	matched := &sc
+	sc, old := decoded.Class(), oldDecoded.Class()
+	matched := sc
 	if update {
-		matched = &old // the class as created: its parameters decide its profile
+		matched = old // the class as created: its parameters decide its profile
 	}
 	p, ok := env.Providers.Table().Match(matched)
 	if !ok {
 		return res
 	}
-	settings, _ := providers.Effective(&sc, p)
+	settings, _ := providers.Effective(sc, p)
 	want := map[string]string{harvester.AnnCDIClassCloneStrategy: settings.CloneStrategy}
-	if providers.AcceptsClassSettings(&sc) {
+	if providers.AcceptsClassSettings(sc) {
 		want[harvester.AnnClassCloneStrategy] = settings.CloneStrategy
 		want[harvester.AnnClassSnapshotClass] = settings.SnapshotClass
 		if len(settings.AccessModes) > 0 {

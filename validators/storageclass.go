@@ -45,14 +45,15 @@ var WhenStorageClassCDISettings = admit.CELOr(
 func StorageClass(env *admit.Env, req *admit.Request) (res admit.Result) {
 	switch req.Operation {
 	case admit.Create, admit.Update:
-		var sc, old storagev1.StorageClass
-		if !res.Decode("StorageClass", req.Object, &sc) {
+		var decoded, oldDecoded admit.StorageClass
+		if !res.Decode("StorageClass", req.Object, &decoded) {
 			return res
 		}
-		if req.Operation == admit.Update && !res.Decode("old StorageClass", req.OldObject, &old) {
+		if req.Operation == admit.Update && !res.Decode("old StorageClass", req.OldObject, &oldDecoded) {
 			return res
 		}
-		classSettings(env, req, &sc, &old, &res)
+		sc, old := decoded.Class(), oldDecoded.Class()
+		classSettings(env, req, sc, old, &res)
 		v, ok := sc.Annotations[harvester.AnnCDIClassCloneStrategy]
 		if was, had := old.Annotations[harvester.AnnCDIClassCloneStrategy]; ok && had && was == v {
 			return res

@@ -237,7 +237,7 @@ func (h *Handler) record(log func(...any) logrus.FieldLogger, res *admit.Result)
 // the reason go into audit annotations so the API server's audit log records why.
 func Response(uid types.UID, mutating bool, res *admit.Result) (*admissionv1.AdmissionResponse, string) {
 	resp := &admissionv1.AdmissionResponse{UID: uid, Allowed: res.Allowed(), Warnings: res.WarningTexts()}
-	outcome := "allowed"
+	outcome, reasonText := "allowed", strings.Join(resp.Warnings, "; ")
 	if !res.Allowed() {
 		code, reason := int32(http.StatusForbidden), metav1.StatusReasonForbidden
 		for _, d := range res.Denials {
@@ -246,30 +246,26 @@ func Response(uid types.UID, mutating bool, res *admit.Result) (*admissionv1.Adm
 			}
 		}
 		resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: code, Reason: reason, Message: res.Message()}
-		outcome = "denied"
+		outcome, reasonText = "denied", resp.Result.Message
 	} else if mutating && len(res.Patch) > 0 {
 		patch, _ := json.Marshal(res.Patch) // ops hold strings and string maps only
 		pt := admissionv1.PatchTypeJSONPatch
 		resp.Patch, resp.PatchType = patch, &pt
 		outcome = "patched"
 	}
-	if ann := auditAnnotations(res); len(ann) > 0 {
+	if ann := auditAnnotations(res, reasonText); len(ann) > 0 {
 		resp.AuditAnnotations = ann
 	}
 	return resp, outcome
 }
 
-// auditAnnotations say which rules acted and why; the API server prefixes the keys with
-// the webhook's name in the audit log.
-func auditAnnotations(res *admit.Result) map[string]string {
+// auditAnnotations say which rules acted and why (reason: the denial message, else the
+// warnings); the API server prefixes the keys with the webhook's name in the audit log.
+func auditAnnotations(res *admit.Result, reason string) map[string]string {
 	ann := map[string]string{}
 	if ids := res.Rules(); len(ids) > 0 {
 		ann["rules"] = strings.Join(ids, ",")
-		if res.Allowed() {
-			ann["reason"] = strings.Join(res.WarningTexts(), "; ")
-		} else {
-			ann["reason"] = res.Message()
-		}
+		ann["reason"] = reason
 	}
 	if ids := res.Mutations(); len(ids) > 0 {
 		ann["mutated-by"] = strings.Join(ids, ",")

@@ -8,7 +8,10 @@ package logjson
 import (
 	"bytes"
 	stdjson "encoding/json"
+	"io"
 	"slices"
+	"strings"
+	"sync"
 	"unicode/utf8"
 
 	jsonv2 "github.com/go-json-experiment/json"
@@ -27,6 +30,9 @@ type Formatter struct{}
 // rules.
 var encodeOptions = jsonv2.JoinOptions(jsonv1.DefaultOptionsV1(),
 	jsontext.EscapeForHTML(true), jsontext.EscapeForJS(true), jsontext.AllowInvalidUTF8(true))
+
+// encoders are reused: a new one allocates its buffers for each line.
+var encoders = sync.Pool{New: func() any { return jsontext.NewEncoder(io.Discard) }}
 
 var standardKeys = []string{logrus.FieldKeyTime, logrus.FieldKeyMsg, logrus.FieldKeyLevel}
 
@@ -47,13 +53,15 @@ func (Formatter) Format(e *logrus.Entry) ([]byte, error) {
 		field{logrus.FieldKeyTime, e.Time.Format("2006-01-02T15:04:05Z07:00")},
 		field{logrus.FieldKeyMsg, e.Message},
 		field{logrus.FieldKeyLevel, e.Level.String()})
-	slices.SortFunc(fields, func(a, b field) int { return cmpString(a.key, b.key) })
+	slices.SortFunc(fields, func(a, b field) int { return strings.Compare(a.key, b.key) })
 
 	b := e.Buffer
 	if b == nil {
 		b = new(bytes.Buffer)
 	}
-	enc := jsontext.NewEncoder(b, encodeOptions)
+	enc := encoders.Get().(*jsontext.Encoder)
+	enc.Reset(b, encodeOptions)
+	defer func() { enc.Reset(io.Discard); encoders.Put(enc) }() // drop the reference to b
 	if err := enc.WriteToken(jsontext.BeginObject); err != nil {
 		return nil, err
 	}
@@ -93,14 +101,4 @@ func writeString(enc *jsontext.Encoder, s string) error {
 		return err
 	}
 	return enc.WriteValue(raw)
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
