@@ -34,26 +34,39 @@ var encodeOptions = jsonv2.JoinOptions(jsonv1.DefaultOptionsV1(),
 // encoders are reused: a new one allocates its buffers for each line.
 var encoders = sync.Pool{New: func() any { return jsontext.NewEncoder(io.Discard) }}
 
+// clashPrefix renames a field named like a standard key.
+const clashPrefix = "fields."
+
 var standardKeys = []string{logrus.FieldKeyTime, logrus.FieldKeyMsg, logrus.FieldKeyLevel}
 
 // Format writes one entry as one line of JSON.
 func (Formatter) Format(e *logrus.Entry) ([]byte, error) {
-	type field struct {
-		key   string
-		value any
-	}
-	fields := make([]field, 0, len(e.Data)+len(standardKeys))
-	for k, v := range e.Data {
+	// The keys are sorted as strings (sorting key-value pairs with a comparison closure
+	// cost 1.6 µs a line), and each value is looked up by its key.
+	keys := make([]string, 0, len(e.Data)+len(standardKeys))
+	for k := range e.Data {
 		if slices.Contains(standardKeys, k) {
-			k = "fields." + k
+			k = clashPrefix + k
 		}
-		fields = append(fields, field{k, v})
+		keys = append(keys, k)
 	}
-	fields = append(fields,
-		field{logrus.FieldKeyTime, e.Time.Format("2006-01-02T15:04:05Z07:00")},
-		field{logrus.FieldKeyMsg, e.Message},
-		field{logrus.FieldKeyLevel, e.Level.String()})
-	slices.SortFunc(fields, func(a, b field) int { return strings.Compare(a.key, b.key) })
+	keys = append(keys, standardKeys...)
+	slices.Sort(keys)
+	keys = slices.Compact(keys) // "msg" renamed, and "fields.msg" too: logrus keeps one
+	value := func(key string) any {
+		switch key {
+		case logrus.FieldKeyTime:
+			return e.Time.Format("2006-01-02T15:04:05Z07:00")
+		case logrus.FieldKeyMsg:
+			return e.Message
+		case logrus.FieldKeyLevel:
+			return e.Level.String()
+		}
+		if k, ok := strings.CutPrefix(key, clashPrefix); ok && slices.Contains(standardKeys, k) {
+			return e.Data[k] // logrus moves a clashing field there, over one of that name
+		}
+		return e.Data[key]
+	}
 
 	b := e.Buffer
 	if b == nil {
@@ -65,12 +78,12 @@ func (Formatter) Format(e *logrus.Entry) ([]byte, error) {
 	if err := enc.WriteToken(jsontext.BeginObject); err != nil {
 		return nil, err
 	}
-	for _, f := range fields {
-		if err := enc.WriteToken(jsontext.String(f.key)); err != nil {
+	for _, key := range keys {
+		if err := enc.WriteToken(jsontext.String(key)); err != nil {
 			return nil, err
 		}
 		var err error
-		switch v := f.value.(type) {
+		switch v := value(key).(type) {
 		case string:
 			err = writeString(enc, v)
 		case bool:

@@ -28,6 +28,7 @@ func TestSameAsLogrus(t *testing.T) {
 		{"an error", "request failed", logrus.Fields{logrus.ErrorKey: errors.New(`bad "quote" <b>`)}},
 		{"escapes", "<script>&\u2028\u2029\t\x01\"\\ é", logrus.Fields{"invalid": "a\xffb", "html": "<&>", "unicode": "日本"}},
 		{"standard keys in the fields", "clash", logrus.Fields{"msg": "m", "level": 3, "time": "t"}},
+		{"a clash and its renamed key", "clash", logrus.Fields{"msg": "m", "fields.msg": "x", "fields.other": 1}},
 		{"a slice and a map", "composite", logrus.Fields{"list": []string{"a", "b"}, "empty": []string(nil), "map": map[string]int{"b": 2, "a": 1}}},
 	}
 	for _, c := range cases {
