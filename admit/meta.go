@@ -33,8 +33,8 @@ type Object[S any] struct {
 // instead of storagev1.StorageClass skips managedFields and the fields no rule reads.
 type StorageClass struct {
 	ObjectMeta        `json:"metadata"`
-	Provisioner       string                        `json:"provisioner"`
-	Parameters        map[string]string             `json:"parameters,omitempty"`
+	Provisioner       string                       `json:"provisioner"`
+	Parameters        map[string]string            `json:"parameters,omitempty"`
 	VolumeBindingMode *storagev1.VolumeBindingMode `json:"volumeBindingMode,omitempty"`
 }
 

@@ -4,7 +4,6 @@ import (
 	"maps"
 	"slices"
 
-
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
 	"github.com/hcistorage/storage-webhook/providers"
