@@ -55,12 +55,17 @@ func Serve(args []string, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	log, err := newLogger(f.logFormat, f.logLevel, stderr)
+	out := newLineBuffer(stderr)
+	defer out.Flush()
+	log, err := newLogger(f.logFormat, f.logLevel, out)
 	if err != nil {
 		return err
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
+	flushCtx, stopFlushing := context.WithCancel(context.Background())
+	defer stopFlushing()
+	go out.flushEvery(flushCtx, logFlushInterval)
 	return serve(ctx, f, log)
 }
 

@@ -399,3 +399,57 @@ func processCPU() (cpu time.Duration, ok bool) {
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
 }
+
+// BenchmarkFixtureMix sends the stream `make bench-load` sends (every admission fixture,
+// round-robin, compacted) through the rules and through the floor, alternating blocks of
+// one pass over the fixtures so that both see the same machine, and reports each one's CPU
+// time per review and their ratio: the in-process counterpart of the load test, without TLS,
+// HTTP server or load generator.
+func BenchmarkFixtureMix(b *testing.B) {
+	files, err := filepath.Glob("../testdata/admission/*/*.json")
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no fixtures: %v", err)
+	}
+	type review struct {
+		path string
+		body []byte
+	}
+	var mix []review
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var fx fixture
+		if err := json.Unmarshal(data, &fx); err != nil {
+			b.Fatalf("%s: %v", file, err)
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, fx.Review); err != nil {
+			b.Fatalf("%s: %v", file, err)
+		}
+		mix = append(mix, review{fx.Webhook, buf.Bytes()})
+	}
+	view := fixtureView(b)
+	handlers := [2]http.Handler{ruleHandler(view), emptyHandler(view)}
+	var cpu [2]time.Duration
+	var sent [2]int
+	b.ReportAllocs()
+	for i := 0; b.Loop(); i++ {
+		h := (i / len(mix)) % 2 // a whole pass through one handler, then through the other
+		start, _ := processCPU()
+		r := mix[i%len(mix)]
+		if rec := send(handlers[h], r.path, r.body); rec.Code != http.StatusOK {
+			b.Fatalf("%s: HTTP %d: %s", r.path, rec.Code, rec.Body)
+		}
+		end, _ := processCPU()
+		cpu[h] += end - start
+		sent[h]++
+	}
+	if sent[0] > 0 && sent[1] > 0 {
+		rules, empty := float64(cpu[0])/float64(sent[0]), float64(cpu[1])/float64(sent[1])
+		b.ReportMetric(rules, "rules-cpu-ns/review")
+		b.ReportMetric(empty, "empty-cpu-ns/review")
+		b.ReportMetric(rules/empty, "rules/empty")
+	}
+}
