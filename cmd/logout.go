@@ -13,7 +13,7 @@ const logFlushInterval = 100 * time.Millisecond
 
 // lineBuffer is serve's log output: lines reach the real output in batches, when 64 KiB are
 // waiting, at most logFlushInterval after they were logged, and when serve returns. With one
-// write(2) per line, the line serve logs for each denial or warning cost 5 µs of CPU under
+// write(2) per line, the line serve logs for each denial cost 5 µs of CPU under
 // load, most of it the system call (BENCHMARKS.md §7). A crash can lose the last
 // logFlushInterval of lines; what they said is also in the API server's audit log (the
 // rules and reason audit annotations) and in the rule metrics.

@@ -90,7 +90,7 @@ func main() {
 	noop := flag.String("noop", "process", "where the no-op server runs: process (a child process of this tool) or inprocess")
 	fixtures := flag.String("fixtures", "testdata/admission", "folder of JSON fixtures (webhook path, review, expected answer)")
 	clusterDir := flag.String("cluster", "testdata/cluster", "cluster view given to serve --cluster")
-	logLevel := flag.String("log-level", "info", "serve --log-level (info is serve's default: one line per denial or warning)")
+	logLevel := flag.String("log-level", "info", "serve --log-level (info is serve's default: one line per denial)")
 	jsonOut := flag.String("json", "", "also write the figures to this file as JSON (for BENCHMARKS.md)")
 	flag.Parse()
 
