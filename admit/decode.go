@@ -290,12 +290,32 @@ func (r *Result) Decode(what string, raw []byte, obj any) bool {
 	return true
 }
 
-// lacksMetadata reports whether an object has no metadata object (absent or null).
+// lacksMetadata reports whether an object has no metadata object (absent or null; the
+// last of repeated names counts, as in a decode). It reads the object's top-level names
+// with jsontext and skips their values unread: decoding the object again cost a DataVolume
+// review 2.3 µs. TestLacksMetadata holds it to the decode it replaced.
 func lacksMetadata(raw []byte) bool {
-	var obj struct {
-		Metadata *struct{} `json:"metadata"`
+	dec := jsontext.NewDecoder(bytes.NewReader(raw), jsontext.AllowDuplicateNames(true), jsontext.AllowInvalidUTF8(true))
+	switch tok, err := dec.ReadToken(); {
+	case err == nil && tok.Kind() == 'n':
+		return true // null reads as an object without metadata
+	case err != nil || tok.Kind() != '{':
+		return false
 	}
-	return Decode(raw, &obj) == nil && obj.Metadata == nil
+	lacks := true
+	for dec.PeekKind() == '"' {
+		name, err := dec.ReadToken()
+		if err != nil {
+			return false
+		}
+		if name.String() == "metadata" {
+			lacks = dec.PeekKind() == 'n'
+		}
+		if dec.SkipValue() != nil {
+			return false
+		}
+	}
+	return lacks
 }
 
 // Quantity renders a byte count the way people read sizes: binary units when exact

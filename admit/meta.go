@@ -1,6 +1,7 @@
 package admit
 
 import (
+	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 )
@@ -47,4 +48,30 @@ func (sc *StorageClass) Class() *storagev1.StorageClass {
 		},
 		Provisioner: sc.Provisioner, Parameters: sc.Parameters, VolumeBindingMode: sc.VolumeBindingMode,
 	}
+}
+
+// DataVolumeSpec is what the rules read of a CDI DataVolume's spec, and of the spec of a
+// VM's dataVolumeTemplates: the PVC it clones, and the class and size it asks for through
+// spec.storage or spec.pvc. Field names and shapes are CDI's (v1beta1.DataVolumeSpec);
+// decoding that whole type cost a DataVolume review twice as much (BENCHMARKS.md §7).
+type DataVolumeSpec struct {
+	Source *struct {
+		PVC *DataVolumeSourcePVC `json:"pvc,omitempty"`
+	} `json:"source,omitempty"`
+	Storage *ClaimRequest `json:"storage,omitempty"`
+	PVC     *ClaimRequest `json:"pvc,omitempty"`
+}
+
+// DataVolumeSourcePVC is the PVC a DataVolume clones.
+type DataVolumeSourcePVC struct {
+	Namespace string `json:"namespace"`
+	Name      string `json:"name"`
+}
+
+// ClaimRequest is the class and size a DataVolume asks for (spec.storage or spec.pvc).
+type ClaimRequest struct {
+	StorageClassName *string `json:"storageClassName,omitempty"`
+	Resources        struct {
+		Requests corev1.ResourceList `json:"requests,omitempty"`
+	} `json:"resources"`
 }

@@ -4,7 +4,6 @@ import (
 	"slices"
 
 	storagev1 "k8s.io/api/storage/v1"
-	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
@@ -42,7 +41,7 @@ func dropped(key string) string {
 // DataVolume runs DV-M1 and DV-M2 on a DataVolume CREATE. On UPDATE it sets again an
 // annotation of theirs that the update drops (SPEC §5.8).
 func DataVolume(env *admit.Env, req *admit.Request) (res admit.Result) {
-	var dv admit.Object[cdiv1.DataVolumeSpec]
+	var dv admit.Object[admit.DataVolumeSpec]
 	if !res.Decode("DataVolume", req.Object, &dv) {
 		return res
 	}
@@ -78,7 +77,7 @@ func DataVolume(env *admit.Env, req *admit.Request) (res admit.Result) {
 
 // dataVolumeClass is the class a DataVolume's PVC will get: spec.storage's, else spec.pvc's,
 // else the default class.
-func dataVolumeClass(env *admit.Env, spec *cdiv1.DataVolumeSpec) string {
+func dataVolumeClass(env *admit.Env, spec *admit.DataVolumeSpec) string {
 	var class *string
 	switch {
 	case spec.Storage != nil:
@@ -98,6 +97,6 @@ func dataVolumeClass(env *admit.Env, spec *cdiv1.DataVolumeSpec) string {
 // goldenDataVolume: owned by an image, as Harvester's image controller makes the image's
 // DataVolume. A DataVolume merely named like an image is not asked about (WhenDVImmediateBind):
 // the image controller would create the image's own DataVolume under that name.
-func goldenDataVolume(dv *admit.Object[cdiv1.DataVolumeSpec]) bool {
+func goldenDataVolume(dv *admit.Object[admit.DataVolumeSpec]) bool {
 	return slices.ContainsFunc(dv.OwnerReferences, harvester.IsImageOwner)
 }

@@ -1,8 +1,6 @@
 package validators
 
 import (
-	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
-
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
 )
@@ -31,7 +29,7 @@ var WhenDVImageDelete = admit.CELAnd(
 
 // DataVolume runs DV-V1 on CREATE and DV-V2 on DELETE.
 func DataVolume(env *admit.Env, req *admit.Request) (res admit.Result) {
-	var dv admit.Object[cdiv1.DataVolumeSpec]
+	var dv admit.Object[admit.DataVolumeSpec]
 	switch req.Operation {
 	case admit.Create:
 		if res.Decode("DataVolume", req.Object, &dv) {
@@ -50,7 +48,7 @@ func DataVolume(env *admit.Env, req *admit.Request) (res admit.Result) {
 // dataVolumeDelete is DV-V2: the DataVolume of an existing image goes with the image. An
 // owner reference to an image that no longer exists (or a new image of the same name,
 // with another UID) is not an owner.
-func dataVolumeDelete(env *admit.Env, res *admit.Result, req *admit.Request, dv *admit.Object[cdiv1.DataVolumeSpec]) {
+func dataVolumeDelete(env *admit.Env, res *admit.Result, req *admit.Request, dv *admit.Object[admit.DataVolumeSpec]) {
 	if env.IsPrivileged(req) {
 		return
 	}

@@ -6,7 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
-	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
@@ -52,7 +51,7 @@ func exactBytes(q resource.Quantity) string {
 
 // cloneRequest is the size a DataVolume requests: spec.storage, else spec.pvc. ok is false
 // when it requests none (CDI then sizes a clone from its source).
-func cloneRequest(spec *cdiv1.DataVolumeSpec) (q resource.Quantity, ok bool) {
+func cloneRequest(spec *admit.DataVolumeSpec) (q resource.Quantity, ok bool) {
 	switch {
 	case spec.Storage != nil:
 		q, ok = spec.Storage.Resources.Requests[corev1.ResourceStorage]
@@ -65,7 +64,7 @@ func cloneRequest(spec *cdiv1.DataVolumeSpec) (q resource.Quantity, ok bool) {
 // checkGoldenClone holds a DataVolume that clones a golden PVC (spec.source.pvc; the
 // namespace defaults to ns) against the image minimum size (VM-V1, DV-V1). Clones of other
 // PVCs are not this webhook's business.
-func checkGoldenClone(env *admit.Env, res *admit.Result, rule string, disk func() string, ns string, spec *cdiv1.DataVolumeSpec) {
+func checkGoldenClone(env *admit.Env, res *admit.Result, rule string, disk func() string, ns string, spec *admit.DataVolumeSpec) {
 	if spec.Source == nil || spec.Source.PVC == nil {
 		return
 	}

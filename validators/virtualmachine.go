@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"k8s.io/apimachinery/pkg/api/resource"
-	cdiv1 "kubevirt.io/containerized-data-importer-api/pkg/apis/core/v1beta1"
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
@@ -89,7 +88,7 @@ type virtualMachine struct {
 				} `json:"volumes"`
 			} `json:"spec"`
 		} `json:"template"`
-		DataVolumeTemplates []admit.Object[cdiv1.DataVolumeSpec] `json:"dataVolumeTemplates"`
+		DataVolumeTemplates []admit.Object[admit.DataVolumeSpec] `json:"dataVolumeTemplates"`
 	} `json:"spec"`
 	Status struct {
 		VolumeRequests []struct {
@@ -135,7 +134,7 @@ func vmDiskSizes(env *admit.Env, res *admit.Result, name, ns string, vm, old *vi
 		checkImageSize(env, res, RuleVMDiskSize, disk, ref, pvc.storage())
 	}
 	for _, dvt := range vm.Spec.DataVolumeTemplates {
-		if slices.ContainsFunc(old.Spec.DataVolumeTemplates, func(o admit.Object[cdiv1.DataVolumeSpec]) bool {
+		if slices.ContainsFunc(old.Spec.DataVolumeTemplates, func(o admit.Object[admit.DataVolumeSpec]) bool {
 			return o.Name == dvt.Name && sameClone(o.Spec, dvt.Spec)
 		}) {
 			continue
@@ -206,7 +205,7 @@ func sameDisk(a, b *claimTemplate) bool {
 	return a.Metadata.Name == b.Metadata.Name && ra == rb && qa.Cmp(qb) == 0
 }
 
-func sameClone(a, b cdiv1.DataVolumeSpec) bool {
+func sameClone(a, b admit.DataVolumeSpec) bool {
 	qa, oka := cloneRequest(&a)
 	qb, okb := cloneRequest(&b)
 	return oka == okb && qa.Cmp(qb) == 0 && a.Source != nil && b.Source != nil &&
