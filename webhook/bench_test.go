@@ -256,8 +256,7 @@ func benchReview(b *testing.B, h http.Handler, c benchCase, body []byte, check f
 	}
 }
 
-// BenchmarkReviews is each realistic review (benchCases) through three handlers, one right
-// after the other so that the three see the same machine:
+// BenchmarkReviews is each realistic review (benchCases) through three handlers:
 //
 //   - rules: the real handler and rules against the fixtures' cluster view;
 //   - empty: the floor, the same handler and round trip with rules that do nothing
@@ -265,26 +264,116 @@ func benchReview(b *testing.B, h http.Handler, c benchCase, body []byte, check f
 //   - kubewebhook: kubewebhook's own handler with no-op webhooks (kubewebhookHandler), which
 //     the floor must stay below.
 //
-// hack/benchratio reads the output of several runs (-count) and prints the medians and the
-// ratios to the floor (`make bench`).
+// The handlers take turns in blocks of reviews (alternate), so that all three see the same
+// machine, and each one's CPU time, wall time and allocations per review are reported with
+// the ratios to the floor. hack/benchratio prints the medians of several runs (`make bench`).
 func BenchmarkReviews(b *testing.B) {
 	view := fixtureView(b)
-	handlers := []struct {
-		name  string
-		h     http.Handler
-		check func(testing.TB, benchCase, *httptest.ResponseRecorder)
-	}{
-		{"rules", ruleHandler(view), checkBenchAnswer},
-		{"empty", emptyHandler(view), nil},
-		{"kubewebhook", kubewebhookHandler(b), nil},
-	}
+	handlers := []namedHandler{{"rules", ruleHandler(view)}, {"empty", emptyHandler(view)}, {"kubewebhook", kubewebhookHandler(b)}}
 	for _, c := range benchCases {
 		body := benchBody(b, c.file)
 		b.Run(c.name, func(b *testing.B) {
-			for _, h := range handlers {
-				b.Run(h.name, func(b *testing.B) { benchReview(b, h.h, c, body, h.check) })
-			}
+			checkBenchAnswer(b, c, send(handlers[0].h, c.path, body))
+			alternate(b, handlers, func(int) (string, []byte) { return c.path, body })
 		})
+	}
+}
+
+// BenchmarkFixtureMix is the stream `make bench-load` sends (every admission fixture,
+// round-robin, compacted) through the rules and through the floor, reported like
+// BenchmarkReviews: the in-process counterpart of the load test, without TLS, HTTP server
+// or load generator.
+func BenchmarkFixtureMix(b *testing.B) {
+	files, err := filepath.Glob("../testdata/admission/*/*.json")
+	if err != nil || len(files) == 0 {
+		b.Fatalf("no fixtures: %v", err)
+	}
+	type review struct {
+		path string
+		body []byte
+	}
+	var mix []review
+	for _, file := range files {
+		data, err := os.ReadFile(file)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var fx fixture
+		if err := json.Unmarshal(data, &fx); err != nil {
+			b.Fatalf("%s: %v", file, err)
+		}
+		var buf bytes.Buffer
+		if err := json.Compact(&buf, fx.Review); err != nil {
+			b.Fatalf("%s: %v", file, err)
+		}
+		mix = append(mix, review{fx.Webhook, buf.Bytes()})
+	}
+	view := fixtureView(b)
+	alternate(b, []namedHandler{{"rules", ruleHandler(view)}, {"empty", emptyHandler(view)}},
+		func(i int) (string, []byte) { r := mix[i%len(mix)]; return r.path, r.body })
+}
+
+type namedHandler struct {
+	name string
+	h    http.Handler
+}
+
+// alternateBlock is how many reviews a handler answers before the next one takes its turn:
+// long enough that the garbage collections a block's allocations cause mostly run within
+// it (a cycle comes every few hundred reviews here), short enough (tens of milliseconds)
+// that the machine's speed does not drift within a round of turns.
+const alternateBlock = 1000
+
+// alternate sends review i (from next) through the handlers in turns of alternateBlock
+// reviews until b.N reviews are sent, and reports per review, for each handler, the process's
+// CPU time (every thread, so garbage collection too: cpu-ns), wall time (ns) and allocations
+// (B, allocs), and the ratios of every handler to the second one, the floor.
+func alternate(b *testing.B, handlers []namedHandler, next func(i int) (path string, body []byte)) {
+	type total struct {
+		cpu, wall      time.Duration
+		bytes, mallocs uint64
+		reviews        int
+	}
+	totals := make([]total, len(handlers))
+	var before, after runtime.MemStats
+	b.ReportAllocs()
+	for i := 0; i < b.N; {
+		h := (i / alternateBlock) % len(handlers)
+		n := min(alternateBlock, b.N-i)
+		runtime.ReadMemStats(&before)
+		cpu0, _ := processCPU()
+		start := time.Now()
+		for range n {
+			path, body := next(i)
+			if rec := send(handlers[h].h, path, body); rec.Code != http.StatusOK {
+				b.Fatalf("%s %s: HTTP %d: %s", handlers[h].name, path, rec.Code, rec.Body)
+			}
+			i++
+		}
+		wall := time.Since(start)
+		cpu1, _ := processCPU()
+		runtime.ReadMemStats(&after)
+		t := &totals[h]
+		t.cpu, t.wall, t.reviews = t.cpu+cpu1-cpu0, t.wall+wall, t.reviews+n
+		t.bytes, t.mallocs = t.bytes+after.TotalAlloc-before.TotalAlloc, t.mallocs+after.Mallocs-before.Mallocs
+	}
+	per := func(t total, v float64) float64 { return v / float64(t.reviews) }
+	for k, t := range totals {
+		if t.reviews == 0 {
+			return // b.N too small for every handler to take a turn
+		}
+		name := handlers[k].name
+		b.ReportMetric(per(t, float64(t.cpu)), name+"-cpu-ns/review")
+		b.ReportMetric(per(t, float64(t.wall)), name+"-ns/review")
+		b.ReportMetric(per(t, float64(t.bytes)), name+"-B/review")
+		b.ReportMetric(per(t, float64(t.mallocs)), name+"-allocs/review")
+	}
+	floor := totals[1]
+	for k, t := range totals {
+		if k != 1 {
+			b.ReportMetric(per(t, float64(t.cpu))/per(floor, float64(floor.cpu)), handlers[k].name+"/"+handlers[1].name+"-cpu")
+			b.ReportMetric(per(t, float64(t.wall))/per(floor, float64(floor.wall)), handlers[k].name+"/"+handlers[1].name+"-wall")
+		}
 	}
 }
 
@@ -398,58 +487,4 @@ func processCPU() (cpu time.Duration, ok bool) {
 		return 0, false
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
-}
-
-// BenchmarkFixtureMix sends the stream `make bench-load` sends (every admission fixture,
-// round-robin, compacted) through the rules and through the floor, alternating blocks of
-// one pass over the fixtures so that both see the same machine, and reports each one's CPU
-// time per review and their ratio: the in-process counterpart of the load test, without TLS,
-// HTTP server or load generator.
-func BenchmarkFixtureMix(b *testing.B) {
-	files, err := filepath.Glob("../testdata/admission/*/*.json")
-	if err != nil || len(files) == 0 {
-		b.Fatalf("no fixtures: %v", err)
-	}
-	type review struct {
-		path string
-		body []byte
-	}
-	var mix []review
-	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var fx fixture
-		if err := json.Unmarshal(data, &fx); err != nil {
-			b.Fatalf("%s: %v", file, err)
-		}
-		var buf bytes.Buffer
-		if err := json.Compact(&buf, fx.Review); err != nil {
-			b.Fatalf("%s: %v", file, err)
-		}
-		mix = append(mix, review{fx.Webhook, buf.Bytes()})
-	}
-	view := fixtureView(b)
-	handlers := [2]http.Handler{ruleHandler(view), emptyHandler(view)}
-	var cpu [2]time.Duration
-	var sent [2]int
-	b.ReportAllocs()
-	for i := 0; b.Loop(); i++ {
-		h := (i / len(mix)) % 2 // a whole pass through one handler, then through the other
-		start, _ := processCPU()
-		r := mix[i%len(mix)]
-		if rec := send(handlers[h], r.path, r.body); rec.Code != http.StatusOK {
-			b.Fatalf("%s: HTTP %d: %s", r.path, rec.Code, rec.Body)
-		}
-		end, _ := processCPU()
-		cpu[h] += end - start
-		sent[h]++
-	}
-	if sent[0] > 0 && sent[1] > 0 {
-		rules, empty := float64(cpu[0])/float64(sent[0]), float64(cpu[1])/float64(sent[1])
-		b.ReportMetric(rules, "rules-cpu-ns/review")
-		b.ReportMetric(empty, "empty-cpu-ns/review")
-		b.ReportMetric(rules/empty, "rules/empty")
-	}
 }
