@@ -7,7 +7,7 @@ IMAGE   ?= docker.io/hcistorage/storage-webhook:v0.1.0
 LDFLAGS := -s -w -X github.com/hcistorage/storage-webhook/cmd.version=$(VERSION) -X github.com/hcistorage/storage-webhook/cmd.commit=$(COMMIT)
 FUZZTIME ?= 10s
 
-.PHONY: all build image run test check-example lint fmt generate k8s-bins helm-bin chart deploy-manifests e2e fuzz soak bench-load bench-apiserver
+.PHONY: all build image run test check-example lint fmt generate k8s-bins helm-bin chart deploy-manifests e2e fuzz soak bench bench-load bench-apiserver
 
 all: build
 
@@ -92,6 +92,13 @@ SOAK_DURATION ?= 60s
 SOAK_RATE ?= 200
 soak: build
 	$(GO) run ./hack/soak -binary $(BIN) -duration $(SOAK_DURATION) -rate $(SOAK_RATE)
+
+# Per review, in process (BENCHMARKS.md §1): the rules, the floor (the same handler with rules
+# that do nothing) and kubewebhook's own handler take turns on each benchmark review and on
+# the fixture stream; BENCH_COUNT runs, medians and ratios to the floor, and the 1.5x goal.
+BENCH_COUNT ?= 5
+bench:
+	$(GO) test ./webhook -run '^$$' -bench 'BenchmarkReviews|BenchmarkFixtureMix' -benchtime 24000x -count $(BENCH_COUNT) | $(GO) run ./hack/benchratio -goal 1.5
 
 # Load comparison: the real binary against an in-tool no-op webhook on the same TLS/HTTP stack,
 # the same mixed fixture stream at 500, 1000 and 2000/s and at maximum rate, BENCH_DURATION per

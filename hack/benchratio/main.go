@@ -2,9 +2,10 @@
 // -count N` in package webhook and prints, per review, the median over the runs of each
 // handler's cost per review and of the ratios to the floor (the "empty" handler). Within a
 // run the handlers took turns in blocks of reviews (webhook's alternate), so a ratio is
-// measured on one machine state. With -max, it exits 1 when a review of BenchmarkReviews
-// (not the fixture mix) costs its rules more than that many times the floor in CPU time
-// (every thread, garbage collection included).
+// measured on one machine state. With -goal, it also says whether every review of
+// BenchmarkReviews (the fixture mix is reported, not a review) costs its rules at most that
+// many times the floor in CPU time (every thread, garbage collection included). Goals are
+// reported, not enforced: this is a benchmark, and a shared machine is noisy.
 //
 //	go test ./webhook -run '^$' -bench 'BenchmarkReviews|BenchmarkFixtureMix' -count 5 | go run ./hack/benchratio
 package main
@@ -21,7 +22,7 @@ import (
 )
 
 func main() {
-	limit := flag.Float64("max", 0, "exit 1 when a review's rules/empty CPU ratio is above this (0: no check)")
+	goal := flag.Float64("goal", 0, "report whether every review's rules/empty CPU ratio is at most this (0: no goal)")
 	flag.Parse()
 	runs, order, err := parse(os.Stdin)
 	if err != nil {
@@ -34,12 +35,12 @@ func main() {
 	}
 	fmt.Println("| review | rules: CPU µs (wall µs) | empty: CPU µs (wall µs) | **rules / empty, CPU** | rules / empty, wall | kubewebhook / empty, CPU | rules: B, allocs | empty: B, allocs | runs |")
 	fmt.Println("|---|---|---|---|---|---|---|---|---|")
-	over := 0
+	worst, worstName := 0.0, ""
 	for _, name := range order {
 		m := func(metric string) float64 { return median(runs[name][metric]) }
 		ratio := m("rules/empty-cpu")
-		if *limit > 0 && ratio > *limit && name != "FixtureMix" { // the mix is reported, not a review
-			over++
+		if name != "FixtureMix" && ratio > worst {
+			worst, worstName = ratio, name
 		}
 		kwh := "–"
 		if len(runs[name]["kubewebhook/empty-cpu"]) > 0 {
@@ -50,9 +51,12 @@ func main() {
 			ratio, m("rules/empty-wall"), kwh,
 			m("rules-B/review"), m("rules-allocs/review"), m("empty-B/review"), m("empty-allocs/review"), len(runs[name]["rules/empty-cpu"]))
 	}
-	if over > 0 {
-		fmt.Fprintf(os.Stderr, "benchratio: %d review(s) above %.2f times the floor\n", over, *limit)
-		os.Exit(1)
+	if *goal > 0 {
+		verdict := "MET"
+		if worst > *goal {
+			verdict = "NOT MET"
+		}
+		fmt.Printf("\ngoal: every review's rules within %.2f× the floor (CPU): %s (highest %.2f, %s)\n", *goal, verdict, worst, worstName)
 	}
 }
 
