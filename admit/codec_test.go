@@ -111,3 +111,20 @@ func fixtureObjects(tb testing.TB) [][]byte {
 	}
 	return out
 }
+
+// TestFastDecoderReadsTheFixtures: every fixture object the reference decoder reads, the
+// fast decoder reads too, for every target type, so that no real object takes Decode's
+// slower path (both decoders) unless it is refused.
+func TestFastDecoderReadsTheFixtures(t *testing.T) {
+	for _, raw := range fixtureObjects(t) {
+		for _, target := range decodeTargets {
+			fast, ref := target(), target()
+			if admit.ReferenceUnmarshal(raw, ref) != nil {
+				continue
+			}
+			if err := admit.FastUnmarshal(raw, fast); err != nil {
+				t.Errorf("%T: only the reference decoder reads %.300s: %v", fast, raw, err)
+			}
+		}
+	}
+}

@@ -279,6 +279,11 @@ func BenchmarkReviews(b *testing.B) {
 	}
 }
 
+// BenchmarkRules and BenchmarkFloor are the rules handler and the floor of BenchmarkReviews
+// each on its own, for profiles (-cpuprofile, -memprofile) of one handler.
+func BenchmarkRules(b *testing.B) { benchReviews(b, ruleHandler(fixtureView(b)), checkBenchAnswer) }
+func BenchmarkFloor(b *testing.B) { benchReviews(b, emptyHandler(fixtureView(b)), nil) }
+
 // BenchmarkFixtureMix is the stream `make bench-load` sends (every admission fixture,
 // round-robin, compacted) through the rules and through the floor, reported like
 // BenchmarkReviews: the in-process counterpart of the load test, without TLS, HTTP server
