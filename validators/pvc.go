@@ -46,7 +46,7 @@ var WhenPVCGoldenDelete = admit.CELAnd(
 // WhenPVCImageSize is when PVC-V3 can deny or warn: the PVC has an image reference.
 var WhenPVCImageSize = admit.CELHasAnnotation(admit.CELObject, harvester.AnnImageID)
 
-// persistentVolumeClaim is a PVC reduced to what PVC-V1..PVC-V3 read.
+// persistentVolumeClaim is a PVC reduced to what PVC-V1 and PVC-V3 read.
 type persistentVolumeClaim struct {
 	admit.ObjectMeta `json:"metadata"`
 	Spec             struct {
@@ -54,7 +54,12 @@ type persistentVolumeClaim struct {
 			Requests corev1.ResourceList `json:"requests"`
 		} `json:"resources"`
 	} `json:"spec"`
-	Status struct {
+}
+
+// storedPVC is a PVC reduced to what PVC-V2 reads of the PVC being deleted.
+type storedPVC struct {
+	admit.ObjectMeta `json:"metadata"`
+	Status           struct {
 		Phase corev1.PersistentVolumeClaimPhase `json:"phase"`
 	} `json:"status"`
 }
@@ -95,7 +100,7 @@ func pvcGoldenMark(res *admit.Result, name string, old, pvc *persistentVolumeCla
 // of its name; an unmarked PVC made by hand under an image's name is not protected, because
 // the API server does not ask about it (WhenPVCGoldenDelete).
 func pvcGoldenDelete(env *admit.Env, res *admit.Result, req *admit.Request) {
-	var pvc persistentVolumeClaim
+	var pvc storedPVC
 	if len(req.OldObject) > 0 {
 		if !res.Decode("old PersistentVolumeClaim", req.OldObject, &pvc) {
 			return

@@ -80,7 +80,7 @@ func changedWith(path, item string) string {
 type virtualMachine struct {
 	admit.ObjectMeta `json:"metadata"`
 	Spec             struct {
-		Template *struct {
+		Template struct { // a value, not a pointer: absent reads as no volumes
 			Spec struct {
 				Volumes []struct {
 					Name string `json:"name"`
@@ -131,7 +131,7 @@ func vmDiskSizes(env *admit.Env, res *admit.Result, name, ns string, vm, old *vi
 			continue
 		}
 		disk := func() string { return fmt.Sprintf("VM %s disk %q", name, pvc.Metadata.Name) }
-		checkImageSize(env, res, RuleVMDiskSize, disk, ref, pvc.storage())
+		checkImageSize(env, res, RuleVMDiskSize, disk, ref, pvc.Spec.Resources.Requests.Storage)
 	}
 	for _, dvt := range vm.Spec.DataVolumeTemplates {
 		if slices.ContainsFunc(old.Spec.DataVolumeTemplates, func(o admit.Object[admit.DataVolumeSpec]) bool {
@@ -160,7 +160,7 @@ type claimTemplate struct {
 	Spec struct {
 		Resources struct {
 			Requests struct {
-				Storage *resource.Quantity `json:"storage"`
+				Storage resource.Quantity `json:"storage"` // absent reads as 0, as from a map
 			} `json:"requests"`
 		} `json:"resources"`
 	} `json:"spec"`
@@ -172,14 +172,6 @@ func (t *claimTemplate) imageRef() (ref string, ok bool) {
 		return "", false
 	}
 	return *t.Metadata.Annotations.ImageID, true
-}
-
-// storage is the template's storage request (zero when it has none).
-func (t *claimTemplate) storage() resource.Quantity {
-	if t.Spec.Resources.Requests.Storage == nil {
-		return resource.Quantity{}
-	}
-	return *t.Spec.Resources.Requests.Storage
 }
 
 // volumeClaimTemplates decodes the harvesterhci.io/volumeClaimTemplates annotation (a JSON
@@ -199,7 +191,7 @@ func volumeClaimTemplates(res *admit.Result, name string, vm *virtualMachine) ([
 }
 
 func sameDisk(a, b *claimTemplate) bool {
-	qa, qb := a.storage(), b.storage()
+	qa, qb := a.Spec.Resources.Requests.Storage, b.Spec.Resources.Requests.Storage
 	ra, _ := a.imageRef()
 	rb, _ := b.imageRef()
 	return a.Metadata.Name == b.Metadata.Name && ra == rb && qa.Cmp(qb) == 0
@@ -249,14 +241,12 @@ func claimUses(vm *virtualMachine) []claimUse {
 	var out []claimUse
 	// A DataVolume volume mounts the PVC of the DataVolume's name (the golden image's own
 	// DataVolume is named like its PVC), so it counts too.
-	if vm.Spec.Template != nil {
-		for _, v := range vm.Spec.Template.Spec.Volumes {
-			switch {
-			case v.PersistentVolumeClaim != nil:
-				out = append(out, claimUse{claim: v.PersistentVolumeClaim.ClaimName, name: v.Name})
-			case v.DataVolume != nil:
-				out = append(out, claimUse{claim: v.DataVolume.Name, name: v.Name, dataVolume: true})
-			}
+	for _, v := range vm.Spec.Template.Spec.Volumes {
+		switch {
+		case v.PersistentVolumeClaim != nil:
+			out = append(out, claimUse{claim: v.PersistentVolumeClaim.ClaimName, name: v.Name})
+		case v.DataVolume != nil:
+			out = append(out, claimUse{claim: v.DataVolume.Name, name: v.Name, dataVolume: true})
 		}
 	}
 	for _, r := range vm.Status.VolumeRequests {
