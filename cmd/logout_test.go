@@ -1,7 +1,6 @@
 package cmd
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"strings"
@@ -12,23 +11,10 @@ import (
 	"github.com/hcistorage/storage-webhook/internal/poll"
 )
 
-// syncBuffer is a bytes.Buffer safe to read while lineBuffer writes to it.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
 // TestLineBuffer: lines written by many goroutines arrive whole and all of them, within the
 // flush interval while flushing runs, and at once on Flush.
 func TestLineBuffer(t *testing.T) {
-	var out syncBuffer
+	var out syncWriter // serve_test.go
 	b := newLineBuffer(&out)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
