@@ -7,12 +7,12 @@ import (
 )
 
 // ObjectMeta is what the rules read of an object's metadata. Rules decode it instead of
-// metav1.ObjectMeta (whose name it keeps, so that a DECODE denial names a field as before,
-// "ObjectMeta.metadata.annotations"): managedFields, often the largest part of an object, are then skipped
-// rather than decoded, and a field no rule reads cannot make a rule deny (the API server
-// checks the metadata; BENCHMARKS.md §7 has the cost this saves).
-// Labels are decoded though only VM-V2 reads them, so that a label that is not a string is
-// still a DECODE denial for every kind, as it was with metav1.ObjectMeta.
+// metav1.ObjectMeta, whose name it keeps so that a DECODE denial names a field as before
+// ("ObjectMeta.metadata.annotations"). managedFields, often the largest part of an object,
+// are then skipped rather than decoded, and a field no rule reads cannot make a rule deny
+// (the API server checks the metadata; BENCHMARKS.md §7 has the cost this saves). Labels
+// are decoded though only VM-V2 reads them, so that a label that is not a string is still a
+// DECODE denial for every kind, as it was with metav1.ObjectMeta.
 type ObjectMeta struct {
 	Name              string                  `json:"name,omitempty"`
 	GenerateName      string                  `json:"generateName,omitempty"`
