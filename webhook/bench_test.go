@@ -382,11 +382,11 @@ func alternate(b *testing.B, handlers []namedHandler, next func(i int) (path str
 	}
 }
 
-// BenchmarkLargeView is the reviews of BenchmarkReviews (rules) against (a) an empty view and (b) a
+// BenchmarkLargeView is the reviews of BenchmarkRules against (a) an empty view and (b) a
 // generated view of gen.Full() size (10,000 PVCs, 2,000 images, 2,000 VMs, 10,000 pods,
 // 200 classes) plus the fixtures' objects the reviews refer to, so that the answers are the
-// same as in BenchmarkReviews. Every lookup is an index or key lookup, so (b) should cost
-// what BenchmarkReviews/*/rules costs. In the empty view the reviews take other paths (the images
+// same as in BenchmarkRules. Every lookup is an index or key lookup, so (b) should cost
+// what BenchmarkRules costs. In the empty view the reviews take other paths (the images
 // are unknown: VM-V1 warns, PVC-M1 marks nothing, PVC-V2 allows), so compare (a) with care.
 func BenchmarkLargeView(b *testing.B) {
 	b.Run("empty", func(b *testing.B) {
