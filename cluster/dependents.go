@@ -47,6 +47,16 @@ func indexPVCClass(obj any) ([]string, error) {
 	return nil, nil
 }
 
+// templateImages is what indexVMImages reads of each volumeClaimTemplates entry: its image
+// annotation, and nothing else. Decoding whole PersistentVolumeClaims would also parse
+// every quantity of a stored VM's annotation, which no rule bounds here (admit.Decode does
+// for the rules).
+type templateImages []struct {
+	Metadata struct {
+		Annotations map[string]string `json:"annotations"`
+	} `json:"metadata"`
+}
+
 // indexVMImages: the images of the VM's volumeClaimTemplates entries and the golden PVCs
 // (named like their image) its dataVolumeTemplates clone.
 func indexVMImages(obj any) ([]string, error) {
@@ -55,10 +65,10 @@ func indexVMImages(obj any) ([]string, error) {
 		return nil, nil
 	}
 	var keys []string
-	var templates []corev1.PersistentVolumeClaim
+	var templates templateImages
 	if raw := vm.Annotations[harvester.AnnVolumeClaimTemplates]; raw != "" && json.Unmarshal([]byte(raw), &templates) == nil {
 		for _, t := range templates {
-			if ref := t.Annotations[harvester.AnnImageID]; ref != "" {
+			if ref := t.Metadata.Annotations[harvester.AnnImageID]; ref != "" {
 				keys = append(keys, ref)
 			}
 		}
@@ -169,7 +179,7 @@ func (c *Cache) Dependents(resource string, obj any) []Key {
 	if !ok {
 		return nil
 	}
-	ns := self.Namespace + "/" + self.Name
+	ns := NamespacedName(self.Namespace, self.Name)
 	var out []Key
 	add := func(res, index, value string) {
 		ix, ok := c.byResource[res]
@@ -190,7 +200,7 @@ func (c *Cache) Dependents(resource string, obj any) []Key {
 		pvcs, _ := c.pvcs.ByIndex(indexClass, self.Name)
 		for _, p := range pvcs {
 			if k, ok := KeyOf("persistentvolumeclaims", p); ok {
-				add("volumesnapshots", indexPVC, k.Namespace+"/"+k.Name)
+				add("volumesnapshots", indexPVC, NamespacedName(k.Namespace, k.Name))
 			}
 		}
 	case "volumesnapshotclasses":

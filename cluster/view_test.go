@@ -121,3 +121,35 @@ func TestImageWithBadFieldKeepsItsMetadata(t *testing.T) {
 		t.Fatalf("image = %+v, %v", img, ok)
 	}
 }
+
+// TestImageDependentsReadOnlyTheTemplatesImages: a VM is a dependent of the image its
+// volumeClaimTemplates name even when an entry's other fields do not parse (the index reads
+// only the image annotation; it parses no quantity a stored VM may hold).
+func TestImageDependentsReadOnlyTheTemplatesImages(t *testing.T) {
+	view, err := load(t, `
+apiVersion: harvesterhci.io/v1beta1
+kind: VirtualMachineImage
+metadata: {name: img, namespace: default}
+spec: {displayName: img, sourceType: download}
+---
+apiVersion: kubevirt.io/v1
+kind: VirtualMachine
+metadata:
+  name: vm
+  namespace: default
+  annotations:
+    harvesterhci.io/volumeClaimTemplates: '[{"metadata":{"name":"d","annotations":{"harvesterhci.io/imageId":"default/img"}},"spec":{"resources":{"requests":{"storage":"ten gigs"}},"accessModes":5}}]'
+spec: {}
+`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, ok := view.Image("default", "img")
+	if !ok {
+		t.Fatal("image not in the view")
+	}
+	deps := view.Dependents("virtualmachineimages", img)
+	if !slices.Contains(deps, Key{"virtualmachines", "default", "vm"}) {
+		t.Errorf("dependents of the image %v, want the VM among them", deps)
+	}
+}
