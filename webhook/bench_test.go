@@ -325,7 +325,8 @@ type namedHandler struct {
 
 // alternateBlock is how many reviews a handler answers before the next one takes its turn:
 // long enough that the garbage collections a block's allocations cause mostly run within
-// it (a cycle comes every few hundred reviews here), short enough (tens of milliseconds)
+// it (a cycle comes every 40–100 reviews here: GODEBUG=gctrace=1 counted 626 in 24,000 VM
+// reviews, 252 in 24,000 DataVolume ones), short enough (tens of milliseconds)
 // that the machine's speed does not drift within a round of turns.
 const alternateBlock = 1000
 

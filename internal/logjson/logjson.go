@@ -1,8 +1,7 @@
 // Package logjson formats logrus entries as logrus's JSONFormatter does, byte for byte, but
 // writes them with encoding/json/v2's token encoder (jsontext) instead of encoding/json's
-// reflection over a map: the one line logged per denial cost 9 µs with logrus's
-// formatter, a sixth of a review (BENCHMARKS.md §7). TestSameAsLogrus holds the two to the
-// same bytes.
+// reflection over a map: 2.2 µs a line against logrus's 3.6 µs (BenchmarkFormat, one run).
+// TestSameAsLogrus holds the two to the same bytes.
 package logjson
 
 import (
