@@ -24,7 +24,13 @@ func Pointer(tokens ...string) string {
 	return b.String()
 }
 
-var pointerEscaper = strings.NewReplacer("~", "~0", "/", "~1")
+// PointerUnescape reads one RFC 6901 reference token back (what Pointer escaped).
+func PointerUnescape(token string) string { return pointerUnescaper.Replace(token) }
+
+var (
+	pointerEscaper   = strings.NewReplacer("~", "~0", "/", "~1")
+	pointerUnescaper = strings.NewReplacer("~1", "/", "~0", "~")
+)
 
 const (
 	metadataPath    = "/metadata"

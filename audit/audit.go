@@ -159,16 +159,15 @@ func drift(f *Finding, rule string, ops []admit.Op) string {
 
 // describePath names a patch path for people: an annotation, a parameter or a field.
 func describePath(path string) string {
-	unescape := strings.NewReplacer("~1", "/", "~0", "~")
 	switch {
 	case strings.HasPrefix(path, "/metadata/annotations/"):
-		return "annotation " + unescape.Replace(strings.TrimPrefix(path, "/metadata/annotations/"))
+		return "annotation " + admit.PointerUnescape(strings.TrimPrefix(path, "/metadata/annotations/"))
 	case path == "/metadata/annotations":
 		return "annotations"
 	case strings.HasPrefix(path, "/parameters/"):
-		return "parameter " + unescape.Replace(strings.TrimPrefix(path, "/parameters/"))
+		return "parameter " + admit.PointerUnescape(strings.TrimPrefix(path, "/parameters/"))
 	}
-	return strings.ReplaceAll(strings.TrimPrefix(unescape.Replace(path), "/"), "/", ".")
+	return strings.ReplaceAll(strings.TrimPrefix(admit.PointerUnescape(path), "/"), "/", ".")
 }
 
 // driftFix is the command that makes the stored object what the mutator would have made
