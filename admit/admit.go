@@ -5,6 +5,7 @@
 package admit
 
 import (
+	"context"
 	"fmt"
 	"slices"
 	"strings"
@@ -37,6 +38,9 @@ type Request struct {
 	// Object and OldObject are the raw JSON of the object after and before the request
 	// (OldObject is empty for CREATE, Object for DELETE).
 	Object, OldObject []byte
+	// Ctx is the context of the HTTP request (nil: none); read it with Context. Only
+	// IMG-V6's SubjectAccessReview uses it.
+	Ctx context.Context
 }
 
 // Env is what rules read besides the request: the cluster view, the provider table and the
@@ -45,6 +49,9 @@ type Env struct {
 	View       cluster.View
 	Providers  *providers.Store
 	Privileged map[string]bool
+	// Access answers IMG-V6's question; nil answers every question with an error, so a
+	// rule that needs it refuses (retryably) rather than allows.
+	Access Access
 }
 
 // DefaultPrivilegedUsers are the users of SPEC §5.4, and the namespace controller: deleting
@@ -104,6 +111,9 @@ type Result struct {
 	Denials  []Finding
 	Warnings []Finding
 	Patch    []Op
+	// retryable counts the denials that say only that an answer could not be had yet
+	// (IMG-V6's SubjectAccessReview failed or timed out); see Retryable.
+	retryable int
 	// decoded is the object Decode read first, for SetAnnotation to see whether it has metadata.
 	decoded []byte
 }
@@ -117,6 +127,17 @@ func (r *Result) Deny(rule, format string, args ...any) {
 func (r *Result) Warn(rule, format string, args ...any) {
 	r.Warnings = append(r.Warnings, Finding{rule, fmt.Sprintf(format, args...)})
 }
+
+// DenyRetry records a denial of rule id that a retry may turn into an allow: the question
+// could not be answered now. It never allows (SPEC IMG-V6).
+func (r *Result) DenyRetry(rule, format string, args ...any) {
+	r.Deny(rule, format, args...)
+	r.retryable++
+}
+
+// Retryable reports whether every denial is one a retry may lift: the response then says
+// 503 with a Retry-After, which clients such as client-go retry.
+func (r *Result) Retryable() bool { return len(r.Denials) > 0 && r.retryable == len(r.Denials) }
 
 // Allowed reports whether no rule denied.
 func (r *Result) Allowed() bool { return len(r.Denials) == 0 }

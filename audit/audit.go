@@ -54,10 +54,10 @@ type Finding struct {
 // the VMs that clone by VM-V1); VMB-V1 judges a backup about to be taken.
 var Rules = []string{"IMG-V1", "IMG-V2", "IMG-V3", "PVC-M1", "PVC-V3", "VM-V1", "VM-V2", "SC-M1", "SC-V1", "SC-V3", "SP-M1", "VS-V1"}
 
-// User is the request user of the reviews audit makes; no rule audit runs reads it. A rule
-// that asks the API server about the request's user (IMG-V6's SubjectAccessReview) must
-// skip this user: the audit makes no API calls.
-const User = "system:storage-webhook:audit"
+// User is the request user of the reviews audit makes; no rule audit runs reads it, and
+// IMG-V6, which asks the API server about the request's user, skips it: the audit makes no
+// API calls.
+const User = admit.AuditUser
 
 // Auditor evaluates stored objects with the rules of Rules.
 type Auditor struct {

@@ -37,6 +37,15 @@ func (f *Files) Object(k ObjectKey) (*unstructured.Unstructured, bool) {
 	return u, ok
 }
 
+// Objects returns every object of the view as it was read, in no particular order.
+func (f *Files) Objects() []*unstructured.Unstructured {
+	out := make([]*unstructured.Unstructured, 0, len(f.objects))
+	for _, u := range f.objects {
+		out = append(out, u)
+	}
+	return out
+}
+
 // LoadFiles reads every .yaml, .yml and .json file under each path (a file or a folder,
 // walked recursively in name order). Kinds no rule reads are kept for `check` only.
 func LoadFiles(paths ...string) (*Files, error) {

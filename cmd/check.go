@@ -17,10 +17,12 @@ import (
 	"k8s.io/client-go/discovery"
 	"k8s.io/client-go/discovery/cached/memory"
 	"k8s.io/client-go/dynamic"
+	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/restmapper"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/authz"
 	"github.com/hcistorage/storage-webhook/cluster"
 	"github.com/hcistorage/storage-webhook/providers"
 	"github.com/hcistorage/storage-webhook/webhook"
@@ -43,13 +45,14 @@ type CheckResult struct {
 // Check evaluates manifests as the API server would admit them. It reports whether any
 // object was denied; an error is an input or usage error.
 func Check(args []string, stdin io.Reader, stdout, stderr io.Writer) (denied bool, err error) {
-	fs := newFlagSet("check", "check [--cluster PATH]... [--providers FILE] [--operation CREATE|UPDATE|DELETE] [--user NAME] [-o text|json] FILE...", stderr)
+	fs := newFlagSet("check", "check [--cluster PATH]... [--providers FILE] [--operation CREATE|UPDATE|DELETE] [--user NAME] [--group NAME]... [-o text|json] FILE...", stderr)
 	var src viewSource
-	var privileged stringList
+	var privileged, groups stringList
 	var operation, user, output string
 	src.register(fs, "file or folder of the objects that already exist", "read the cluster view from this cluster (read-only: list and watch, and get for old objects)")
 	fs.StringVar(&operation, "operation", "CREATE", "operation to admit: CREATE, UPDATE or DELETE")
 	fs.StringVar(&user, "user", "kubernetes-admin", "request user")
+	fs.Var(&groups, "group", "a group of the request user (repeatable), for IMG-V6's access check")
 	fs.Var(&privileged, "privileged-user", "privileged request user (repeatable; default: the SPEC's list)")
 	fs.StringVar(&output, "o", "text", "output: text or json")
 	if err := parse(fs, args); err != nil {
@@ -89,7 +92,7 @@ func Check(args []string, stdin io.Reader, stdout, stderr io.Writer) (denied boo
 	hooks := webhook.Hooks(env)
 	results := make([]CheckResult, 0, len(objs))
 	for _, obj := range objs {
-		r, err := checkOne(hooks, old, obj, op, user)
+		r, err := checkOne(hooks, old, obj, op, authenticationv1.UserInfo{Username: user, Groups: groups})
 		if err != nil {
 			return false, err
 		}
@@ -118,7 +121,11 @@ func offlineEnv(clusterPaths []string, providersFile string, privileged []string
 	if err != nil {
 		return nil, nil, err
 	}
-	return &admit.Env{View: view, Providers: providers.NewStatic(table), Privileged: privilegedSet(privileged)}, view, nil
+	access, err := authz.NewRBAC(view.Objects())
+	if err != nil {
+		return nil, nil, usageError{err}
+	}
+	return &admit.Env{View: view, Providers: providers.NewStatic(table), Privileged: privilegedSet(privileged), Access: access}, view, nil
 }
 
 func readProviders(file string) (providers.Table, error) {
@@ -185,7 +192,14 @@ func liveEnv(kubeconfig, providersFile string, privileged []string) (*admit.Env,
 		}
 		return u, nil
 	}
-	env := &admit.Env{View: view, Providers: providers.NewStatic(table), Privileged: privilegedSet(privileged)}
+	// IMG-V6 asks the API server as serve does; the kubeconfig's user needs create on
+	// subjectaccessreviews, or those answers are errors (a retryable denial).
+	kube, err := kubernetes.NewForConfig(cfg)
+	if err != nil {
+		return nil, nil, err
+	}
+	access := authz.NewSubjectAccess(kube.AuthorizationV1().SubjectAccessReviews(), 0, 0)
+	env := &admit.Env{View: view, Providers: providers.NewStatic(table), Privileged: privilegedSet(privileged), Access: access}
 	return env, old, nil
 }
 
@@ -202,7 +216,7 @@ func fileOldObjects(view *cluster.Files) oldObjects {
 	}
 }
 
-func checkOne(hooks []*webhook.Hook, findOld oldObjects, obj *unstructured.Unstructured, op admit.Operation, user string) (CheckResult, error) {
+func checkOne(hooks []*webhook.Hook, findOld oldObjects, obj *unstructured.Unstructured, op admit.Operation, user authenticationv1.UserInfo) (CheckResult, error) {
 	gvk := obj.GroupVersionKind()
 	mutating, validating := webhook.Chain(hooks, gvk.GroupKind())
 	ns := obj.GetNamespace()
@@ -215,7 +229,7 @@ func checkOne(hooks []*webhook.Hook, findOld oldObjects, obj *unstructured.Unstr
 	if err != nil {
 		return r, usageError{err}
 	}
-	req := admit.Request{Operation: op, Namespace: ns, Name: obj.GetName(), User: authenticationv1.UserInfo{Username: user}, Object: raw}
+	req := admit.Request{Operation: op, Namespace: ns, Name: obj.GetName(), User: user, Object: raw}
 	if op != admit.Create {
 		old, err := findOld(gvk, ns, obj.GetName())
 		if err != nil {

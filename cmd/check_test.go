@@ -80,6 +80,7 @@ func TestCheckExitCodes(t *testing.T) {
 		{"update dropping the mark allowed: PVC-M1 sets it again", "", []string{"--operation", "UPDATE", "--cluster", "../testdata/cluster", "../testdata/check/golden-pvc-unmarked.yaml"}, 0, ""},
 		{"delete of the golden PVC denied", "", []string{"--operation", "delete", "--cluster", "../testdata/cluster", "../testdata/check/golden-pvc-unmarked.yaml"}, 1, ""},
 		{"delete by the garbage collector allowed", "", []string{"--operation", "DELETE", "--user", "system:serviceaccount:kube-system:generic-garbage-collector", "--cluster", "../testdata/cluster", "../testdata/check/golden-pvc-unmarked.yaml"}, 0, ""},
+		{"export by a user who may not read the PVC denied (IMG-V6)", "", []string{"--user", "bob", "--cluster", "../testdata/cluster", "../testdata/check/export-from-team-b.yaml"}, 1, ""},
 		{"stdin", "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: c}\n", []string{"-"}, 0, ""},
 		{"no files", "", []string{"--cluster", "../testdata/cluster"}, 2, "no manifest FILE"},
 		{"bad output", "", []string{"-o", "yaml", "x.yaml"}, 2, "-o \"yaml\""},
@@ -100,6 +101,25 @@ func TestCheckExitCodes(t *testing.T) {
 				t.Errorf("the reason is not one line: %q", errOut)
 			}
 		})
+	}
+}
+
+// TestCheckAsUserAndGroups: --user and --group are the request's user, whose access to an
+// export's source PVC IMG-V6 reads from the view's RBAC objects.
+func TestCheckAsUserAndGroups(t *testing.T) {
+	for _, c := range []struct {
+		args []string
+		rule string
+	}{
+		{[]string{"--user", "bob"}, "[IMG-V6]"},
+		{[]string{"--user", "bob", "--group", "system:masters"}, "[IMG-V5]"}, // may read it: the next rule speaks
+		{[]string{"--user", "alice"}, "[IMG-V5]"},
+	} {
+		args := append(append([]string{"check", "--cluster", "../testdata/cluster"}, c.args...), "../testdata/check/export-from-team-b.yaml")
+		code, out, errOut := run(t, "", args...)
+		if code != 1 || !strings.Contains(out, c.rule) || strings.Contains(out, "team-b-secret-worker-0") {
+			t.Errorf("%v: exit %d, %q %q; want 1 with %s and no pod name", c.args, code, out, errOut, c.rule)
+		}
 	}
 }
 

@@ -6,32 +6,35 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
-	"github.com/hcistorage/storage-webhook/audit"
-	"github.com/hcistorage/storage-webhook/internal/logjson"
-	"github.com/prometheus/client_golang/prometheus"
 	"io"
-	"k8s.io/client-go/rest"
 	stdlog "log"
 	"net"
 	"net/http"
 	"os"
 	"os/signal"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
 
 	"github.com/go-logr/logr/funcr"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/sirupsen/logrus"
+	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/clientcmd"
 	"sigs.k8s.io/controller-runtime/pkg/certwatcher"
 	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
 
 	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/audit"
+	"github.com/hcistorage/storage-webhook/authz"
 	"github.com/hcistorage/storage-webhook/certs"
 	"github.com/hcistorage/storage-webhook/cluster"
+	"github.com/hcistorage/storage-webhook/internal/logjson"
 	"github.com/hcistorage/storage-webhook/metrics"
 	"github.com/hcistorage/storage-webhook/providers"
 	"github.com/hcistorage/storage-webhook/webhook"
@@ -45,6 +48,7 @@ type serveFlags struct {
 	maxBody                                                         int64
 	tlsMinVersion, clientCAFile                                     string
 	shutdownDelay                                                   time.Duration
+	authzTimeout, authzCacheTTL                                     time.Duration
 	// started, when set, hears the bound addresses (tests listen on 127.0.0.1:0).
 	started func(webhook, probes net.Addr)
 }
@@ -87,6 +91,8 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.tlsMinVersion, "tls-min-version", "1.2", "lowest TLS version accepted: 1.2 or 1.3")
 	fs.BoolVar(&f.enableHTTP2, "enable-http2", false, "offer HTTP/2 (off by default: HTTP/2 rapid reset, CVE-2023-44487)")
 	fs.StringVar(&f.clientCAFile, "client-ca-file", "", "accept only clients with a certificate signed by this CA (PEM), e.g. the API server's")
+	fs.DurationVar(&f.authzTimeout, "authorization-timeout", authz.DefaultTimeout, "longest wait for IMG-V6's SubjectAccessReview; past it the request is refused with a retryable 503")
+	fs.DurationVar(&f.authzCacheTTL, "authorization-cache-ttl", authz.DefaultCacheTTL, "how long IMG-V6 remembers an answer per user and object (negative: not at all)")
 	fs.DurationVar(&f.shutdownDelay, "shutdown-delay", 5*time.Second, "on SIGTERM, keep serving with /readyz failing this long (for endpoints to drop the pod), then finish in-flight requests and exit")
 	if err := parse(fs, args); err != nil {
 		return nil, err
@@ -167,12 +173,16 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 
 	var view *cluster.Cache
 	var cfg *rest.Config // nil for a file view
+	var access admit.Access
 	if len(f.clusterPaths) > 0 {
 		files, err := cluster.LoadFiles(f.clusterPaths...)
 		if err != nil {
 			return err
 		}
 		view = files.Cache
+		if access, err = authz.NewRBAC(files.Objects()); err != nil {
+			return err
+		}
 	} else {
 		if cfg, err = clientcmd.BuildConfigFromFlags("", f.kubeconfig); err != nil {
 			return fmt.Errorf("kubeconfig: %w", err)
@@ -180,6 +190,15 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 		if view, err = cluster.StartInformers(ctx, cfg); err != nil {
 			return err
 		}
+		kube, err := kubernetes.NewForConfig(cfg)
+		if err != nil {
+			return err
+		}
+		sar := authz.NewSubjectAccess(kube.AuthorizationV1().SubjectAccessReviews(), f.authzTimeout, f.authzCacheTTL)
+		sar.Observe = func(result string, cached bool) {
+			m.AccessReviews.WithLabelValues(result, strconv.FormatBool(cached)).Inc()
+		}
+		access = sar
 	}
 	go reportSync(ctx, view, m)
 
@@ -190,7 +209,7 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 
 	var shuttingDown atomic.Bool
 	ready := func() bool { ok, _ := view.Synced(); return ok }
-	env := &admit.Env{View: view, Providers: prov, Privileged: privilegedSet(f.privileged)}
+	env := &admit.Env{View: view, Providers: prov, Privileged: privilegedSet(f.privileged), Access: access}
 	h := &webhook.Handler{Hooks: webhook.Hooks(env), MaxBodyBytes: f.maxBody, Ready: ready, Log: log, Metrics: m}
 	live := audit.NewLive(audit.New(env), view, m.AuditFindings, m.AuditObjects, log)
 	live.Start(ctx)

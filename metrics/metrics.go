@@ -29,6 +29,9 @@ type Metrics struct {
 	// AuditObjects counts the objects the live audit has audited (the initial list and
 	// every re-audit an informer event caused).
 	AuditObjects prometheus.Counter
+	// AccessReviews counts IMG-V6's answers by result (allowed, denied, error) and whether
+	// the cache gave them (cached "true") or a SubjectAccessReview did.
+	AccessReviews *prometheus.CounterVec
 }
 
 // New registers every collector, and the Go and process collectors, in a new registry.
@@ -72,9 +75,13 @@ func New() *Metrics {
 			Name: "storage_webhook_audit_objects_total",
 			Help: "Stored objects audited: the initial list and every re-audit an informer event caused.",
 		}),
+		AccessReviews: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "storage_webhook_access_reviews_total",
+			Help: "IMG-V6's answers on whether a request's user may get an object, by result (allowed, denied, error) and cached (true: from the cache, false: a SubjectAccessReview).",
+		}, []string{"result", "cached"}),
 	}
 	m.Registry.MustRegister(m.Requests, m.Duration, m.RuleResults, m.CacheSynced, m.ProviderLoads, m.PanicsRecovered, m.ServingCertificateExpiry,
-		m.AuditFindings, m.AuditObjects,
+		m.AuditFindings, m.AuditObjects, m.AccessReviews,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }

@@ -158,6 +158,7 @@ func registeredSeries(t *testing.T) map[string][]string {
 	m.CacheSynced.WithLabelValues("pvcs").Set(1)
 	m.ProviderLoads.WithLabelValues("failure").Inc()
 	m.AuditFindings.WithLabelValues("PVC-V3", "violation").Set(1)
+	m.AccessReviews.WithLabelValues("allowed", "false").Inc()
 	families, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)

@@ -34,7 +34,7 @@ func DataVolume(env *admit.Env, req *admit.Request) (res admit.Result) {
 	case admit.Create:
 		if res.Decode("DataVolume", req.Object, &dv) {
 			disk := func() string { return "DataVolume " + admit.ObjectName(req, dv.Name, dv.GenerateName) }
-			checkGoldenClone(env, &res, RuleDVCloneSize, disk, req.Namespace, &dv.Spec)
+			checkGoldenClone(env, &res, req, RuleDVCloneSize, disk, req.Namespace, &dv.Spec)
 		}
 	case admit.Delete:
 		// Without the old object (older API servers) the owner is unknown: allow.

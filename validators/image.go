@@ -18,9 +18,12 @@ const (
 	RuleImageBackend      = "IMG-V3"
 	RuleImageImmutable    = "IMG-V4"
 	RuleImageExport       = "IMG-V5"
+	// RuleImageAccess is IMG-V6: the request's user may read what the request names in
+	// another place (access.go); PVC-V3, VM-V1 and DV-V1 ask it too.
+	RuleImageAccess = "IMG-V6"
 )
 
-// Image runs IMG-V1..IMG-V5 on a VirtualMachineImage CREATE or UPDATE.
+// Image runs IMG-V1..IMG-V6 on a VirtualMachineImage CREATE or UPDATE.
 func Image(env *admit.Env, req *admit.Request) (res admit.Result) {
 	var img harvester.VirtualMachineImage
 	switch req.Operation {
@@ -31,7 +34,7 @@ func Image(env *admit.Env, req *admit.Request) (res admit.Result) {
 		name := admit.ObjectName(req, img.Name, img.GenerateName)
 		imageClass(env, &res, name, &img)
 		if img.Spec.SourceType == harvester.SourceExportFromVolume {
-			imageExport(env, &res, name, &img)
+			imageExport(env, &res, req, name, &img)
 		}
 	case admit.Update:
 		var old harvester.VirtualMachineImage
@@ -69,12 +72,18 @@ func imageClass(env *admit.Env, res *admit.Result, name string, img *harvester.V
 	}
 }
 
-// imageExport is IMG-V5: exporting a volume into an image.
-func imageExport(env *admit.Env, res *admit.Result, name string, img *harvester.VirtualMachineImage) {
+// imageExport is IMG-V5 and IMG-V6: exporting a volume into an image. Harvester's
+// controllers copy the volume with their own rights, so the requester must be allowed to
+// read it (IMG-V6, as Harvester's own webhook checks); until that is known, nothing about
+// the PVC is read or said.
+func imageExport(env *admit.Env, res *admit.Result, req *admit.Request, name string, img *harvester.VirtualMachineImage) {
 	ns, pvcName := img.Spec.PVCNamespace, img.Spec.PVCName
 	if ns == "" || pvcName == "" {
 		res.Deny(RuleImageExport, "image %s: spec.pvcNamespace and spec.pvcName are required for sourceType %s (got %q and %q): name the PVC to export",
 			name, harvester.SourceExportFromVolume, ns, pvcName)
+		return
+	}
+	if !mayGet(env, res, req, func() string { return "image " + name }, "export it", pvcResource, "PersistentVolumeClaim", ns, pvcName) {
 		return
 	}
 	pvc, ok := env.View.PVC(ns, pvcName)
@@ -96,9 +105,16 @@ func imageExport(env *admit.Env, res *admit.Result, name string, img *harvester.
 	if bothV1 {
 		return // Longhorn v1 exports from a snapshot and may read a volume in use
 	}
-	if pods := env.View.RunningPodsUsingPVC(ns, pvcName); len(pods) > 0 {
+	pods := env.View.RunningPodsUsingPVC(ns, pvcName)
+	switch {
+	case len(pods) == 0:
+	case ns == req.Namespace:
 		res.Deny(RuleImageExport, "image %s: source PVC %s/%s is mounted by running pod(s) %s: stop the VM or workload that uses it, then export",
 			name, ns, pvcName, strings.Join(pods, ", "))
+	default:
+		// The pods are objects of another namespace: say that the PVC is in use, not by whom.
+		res.Deny(RuleImageExport, "image %s: source PVC %s/%s is mounted by a running pod in namespace %s: stop the VM or workload that uses it, then export",
+			name, ns, pvcName, ns)
 	}
 }
 

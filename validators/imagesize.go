@@ -12,17 +12,21 @@ import (
 )
 
 // checkImageSize is the one place a disk's requested size is held against the image
-// minimum size (PVC-V3, and later VM-V1 and DV-V1). ref is an image reference
+// minimum size (PVC-V3, VM-V1 and DV-V1). An image in another namespace than the request's
+// is read only if the user may get it (IMG-V6). ref is an image reference
 // "namespace/name"; request is the requested storage; disk names the disk in a message, and
 // is called only when there is one (most disks pass, and naming a VM's disks with
 // fmt.Sprintf cost a VM review 4 µs). The comparison is exact: a fraction
 // of a byte short is short, and requests beyond int64 bytes are not mistaken for zero (as
 // Quantity.Value would).
-func checkImageSize(env *admit.Env, res *admit.Result, rule string, disk func() string, ref string, request resource.Quantity) {
+func checkImageSize(env *admit.Env, res *admit.Result, req *admit.Request, rule string, disk func() string, ref string, request resource.Quantity) {
 	ns, imgName, ok := strings.Cut(ref, "/")
 	if !ok || ns == "" || imgName == "" || strings.Contains(imgName, "/") {
 		res.Deny(rule, "%s: annotation %s is %q, which is not \"<namespace>/<image name>\": fix the image reference",
 			disk(), harvester.AnnImageID, ref)
+		return
+	}
+	if ns != req.Namespace && !mayGet(env, res, req, disk, "be a disk's image", imageResource, "VirtualMachineImage", ns, imgName) {
 		return
 	}
 	img, ok := env.View.Image(ns, imgName)
@@ -64,7 +68,7 @@ func cloneRequest(spec *admit.DataVolumeSpec) (q resource.Quantity, ok bool) {
 // checkGoldenClone holds a DataVolume that clones a golden PVC (spec.source.pvc; the
 // namespace defaults to ns) against the image minimum size (VM-V1, DV-V1). Clones of other
 // PVCs are not this webhook's business.
-func checkGoldenClone(env *admit.Env, res *admit.Result, rule string, disk func() string, ns string, spec *admit.DataVolumeSpec) {
+func checkGoldenClone(env *admit.Env, res *admit.Result, req *admit.Request, rule string, disk func() string, ns string, spec *admit.DataVolumeSpec) {
 	if spec.Source == nil || spec.Source.PVC == nil {
 		return
 	}
@@ -76,6 +80,6 @@ func checkGoldenClone(env *admit.Env, res *admit.Result, rule string, disk func(
 		return
 	}
 	if q, ok := cloneRequest(spec); ok {
-		checkImageSize(env, res, rule, disk, ns+"/"+src.Name, q)
+		checkImageSize(env, res, req, rule, disk, ns+"/"+src.Name, q)
 	}
 }

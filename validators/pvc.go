@@ -70,7 +70,7 @@ func PVC(env *admit.Env, req *admit.Request) (res admit.Result) {
 	switch req.Operation {
 	case admit.Create:
 		if res.Decode("PersistentVolumeClaim", req.Object, &pvc) {
-			pvcImageSize(env, &res, admit.ObjectName(req, pvc.Name, pvc.GenerateName), &pvc)
+			pvcImageSize(env, &res, req, admit.ObjectName(req, pvc.Name, pvc.GenerateName), &pvc)
 		}
 	case admit.Update:
 		var old persistentVolumeClaim
@@ -123,12 +123,12 @@ func pvcGoldenDelete(env *admit.Env, res *admit.Result, req *admit.Request) {
 }
 
 // pvcImageSize is PVC-V3: a disk made from an image is at least as large as the image.
-func pvcImageSize(env *admit.Env, res *admit.Result, name string, pvc *persistentVolumeClaim) {
+func pvcImageSize(env *admit.Env, res *admit.Result, req *admit.Request, name string, pvc *persistentVolumeClaim) {
 	ref, ok := pvc.Annotations[harvester.AnnImageID]
 	if !ok {
 		return
 	}
-	checkImageSize(env, res, RulePVCImageSize, func() string { return "PVC " + name }, ref, pvc.Spec.Resources.Requests[corev1.ResourceStorage])
+	checkImageSize(env, res, req, RulePVCImageSize, func() string { return "PVC " + name }, ref, pvc.Spec.Resources.Requests[corev1.ResourceStorage])
 }
 
 func describeValue(v string, present bool) string {

@@ -19,9 +19,6 @@ const (
 	RuleStorageClassCDISettings   = "SC-V3"
 )
 
-// maxListed bounds the names a denial lists; the total is always given.
-const maxListed = 10
-
 // WhenStorageClassCloneStrategy is when SC-V1 can deny: a class created with the
 // clone-strategy annotation, or an update that sets or changes it.
 var WhenStorageClassCloneStrategy = admit.CELAnd(
@@ -63,17 +60,14 @@ func StorageClass(env *admit.Env, req *admit.Request) (res admit.Result) {
 				admit.ObjectName(req, sc.Name, sc.GenerateName), harvester.AnnCDIClassCloneStrategy, v, strings.Join(providers.CloneStrategies, ", "))
 		}
 	case admit.Delete:
+		// A class is cluster-scoped, its images are not: the denial gives their number and
+		// how to list them, not their names, which the deleter may not be allowed to read.
 		images := env.View.ImagesUsingStorageClass(req.Name)
 		if len(images) == 0 {
 			return res
 		}
-		listed := images[:min(len(images), maxListed)]
-		more := ""
-		if len(images) > maxListed {
-			more = ", ..."
-		}
-		res.Deny(RuleStorageClassInUse, "StorageClass %s is the storage class of %d image(s) (%s%s): delete or move those images first",
-			req.Name, len(images), strings.Join(listed, ", "), more)
+		res.Deny(RuleStorageClassInUse, "StorageClass %s is the storage class of %d image(s): delete or move those images first (list them: kubectl get virtualmachineimages.harvesterhci.io -A -o jsonpath='{range .items[?(@.spec.targetStorageClassName==%q)]}{.metadata.namespace}/{.metadata.name}{\"\\n\"}{end}')",
+			req.Name, len(images), req.Name)
 	}
 	return res
 }

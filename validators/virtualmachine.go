@@ -34,7 +34,7 @@ func VirtualMachine(env *admit.Env, req *admit.Request) (res admit.Result) {
 	}
 	name := admit.ObjectName(req, vm.Name, vm.GenerateName)
 	ns := req.Namespace
-	vmDiskSizes(env, &res, name, ns, &vm, &old)
+	vmDiskSizes(env, &res, req, name, &vm, &old)
 	if vm.Labels[harvester.LabelImported] != "true" {
 		vmGoldenVolumes(env, &res, name, ns, &vm, &old)
 	}
@@ -114,7 +114,7 @@ type ClaimSource struct {
 }
 
 // vmDiskSizes is VM-V1.
-func vmDiskSizes(env *admit.Env, res *admit.Result, name, ns string, vm, old *virtualMachine) {
+func vmDiskSizes(env *admit.Env, res *admit.Result, req *admit.Request, name string, vm, old *virtualMachine) {
 	var templates, oldTemplates []claimTemplate
 	// An annotation the update leaves as it was is not re-checked, even if it never
 	// parsed: only the VM's author can fix it, and status updates must still go through.
@@ -131,7 +131,7 @@ func vmDiskSizes(env *admit.Env, res *admit.Result, name, ns string, vm, old *vi
 			continue
 		}
 		disk := func() string { return fmt.Sprintf("VM %s disk %q", name, pvc.Metadata.Name) }
-		checkImageSize(env, res, RuleVMDiskSize, disk, ref, pvc.Spec.Resources.Requests.Storage)
+		checkImageSize(env, res, req, RuleVMDiskSize, disk, ref, pvc.Spec.Resources.Requests.Storage)
 	}
 	for _, dvt := range vm.Spec.DataVolumeTemplates {
 		if slices.ContainsFunc(old.Spec.DataVolumeTemplates, func(o admit.Object[admit.DataVolumeSpec]) bool {
@@ -140,7 +140,7 @@ func vmDiskSizes(env *admit.Env, res *admit.Result, name, ns string, vm, old *vi
 			continue
 		}
 		disk := func() string { return fmt.Sprintf("VM %s dataVolumeTemplate %q", name, dvt.Name) }
-		checkGoldenClone(env, res, RuleVMDiskSize, disk, ns, &dvt.Spec)
+		checkGoldenClone(env, res, req, RuleVMDiskSize, disk, req.Namespace, &dvt.Spec)
 	}
 }
 

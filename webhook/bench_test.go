@@ -27,6 +27,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/authz"
 	"github.com/hcistorage/storage-webhook/cluster"
 	"github.com/hcistorage/storage-webhook/hack/genview/gen"
 	"github.com/hcistorage/storage-webhook/internal/logjson"
@@ -83,14 +84,18 @@ func benchBody(tb testing.TB, file string) []byte {
 	return buf.Bytes()
 }
 
-// benchEnv is the environment serve builds: the view, the built-in profiles and the default
-// privileged users.
-func benchEnv(view cluster.View) *admit.Env {
+// benchEnv is the environment serve --cluster builds: the view, the built-in profiles, the
+// default privileged users and the view's RBAC objects answering IMG-V6.
+func benchEnv(files *cluster.Files) *admit.Env {
 	priv := map[string]bool{}
 	for _, u := range admit.DefaultPrivilegedUsers {
 		priv[u] = true
 	}
-	return &admit.Env{View: view, Providers: providers.NewStatic(providers.Builtins()), Privileged: priv}
+	access, err := authz.NewRBAC(files.Objects())
+	if err != nil {
+		panic(err) // the test cluster view is ours
+	}
+	return &admit.Env{View: files, Providers: providers.NewStatic(providers.Builtins()), Privileged: priv, Access: access}
 }
 
 // benchHandler is the handler as serve builds it: JSON logs at info level (discarded here),

@@ -186,14 +186,29 @@ func renderRulesDoc(t *testing.T) []byte {
 	b.WriteString("# Rules\n\n")
 	b.WriteString("Every rule storage-webhook applies, in the order of the route table (`storage-webhook rules`\n" +
 		"prints the same list as a table). A denial is HTTP 200 with `allowed: false`, code 403 (400 for\n" +
-		"`DECODE`) and the message `[RULE-ID] object: value, constraint: fix`; several violations are\n" +
+		"`DECODE`, 503 with a retry delay when IMG-V6 could not get an answer) and the message `[RULE-ID] object: value, constraint: fix`; several violations are\n" +
 		"reported together, separated by `; `. Warnings reach the client as admission warnings (kubectl\n" +
 		"prints them). Each example below is the real answer to a fixture under `testdata/admission`,\n" +
 		"whose cluster view is `testdata/cluster`.\n\n")
+	// A rule in several routes (IMG-V6) has one section, naming each resource and path.
 	var index []string
+	resources, paths, operations := map[string][]string{}, map[string][]string{}, map[string][]string{}
 	for _, r := range webhook.Routes() {
 		for _, rule := range r.Rules {
-			index = append(index, fmt.Sprintf("[%s](#%s)", rule.ID, strings.ToLower(rule.ID)))
+			if len(resources[rule.ID]) == 0 {
+				index = append(index, fmt.Sprintf("[%s](#%s)", rule.ID, strings.ToLower(rule.ID)))
+			}
+			path := r.ValidatePath()
+			if rule.Webhook == "mutating" {
+				path = r.MutatePath()
+			}
+			resources[rule.ID] = append(resources[rule.ID], "`"+r.GroupResource()+"`")
+			for _, op := range rule.Operations {
+				if !slices.Contains(operations[rule.ID], string(op)) {
+					operations[rule.ID] = append(operations[rule.ID], string(op))
+				}
+			}
+			paths[rule.ID] = append(paths[rule.ID], "`"+path+"`")
 		}
 	}
 	index = append(index, "[DECODE](#decode)", "[ROUTE](#route)")
@@ -215,17 +230,13 @@ func renderRulesDoc(t *testing.T) []byte {
 	}
 	for _, r := range webhook.Routes() {
 		for _, rule := range r.Rules {
-			ops := make([]string, len(rule.Operations))
-			for i, op := range rule.Operations {
-				ops[i] = string(op)
+			if seen[rule.ID] {
+				continue
 			}
-			path := r.ValidatePath()
-			if rule.Webhook == "mutating" {
-				path = r.MutatePath()
-			}
+			ops := operations[rule.ID]
 			fmt.Fprintf(&b, "\n## %s\n\n", rule.ID)
-			fmt.Fprintf(&b, "- **Resource:** `%s`\n- **Webhook:** %s (`%s`)\n- **Operations:** %s\n- **What it does:** %s\n",
-				r.GroupResource(), rule.Webhook, path, strings.Join(ops, ", "), rule.Summary)
+			fmt.Fprintf(&b, "- **Resource:** %s\n- **Webhook:** %s (%s)\n- **Operations:** %s\n- **What it does:** %s\n",
+				strings.Join(resources[rule.ID], ", "), rule.Webhook, strings.Join(paths[rule.ID], ", "), strings.Join(ops, ", "), rule.Summary)
 			writeExamples(ruleExamples(t, mux, fixtures, rule.ID, rule.Webhook == "mutating"))
 			writeFix(rule.ID)
 		}

@@ -65,6 +65,7 @@ func TestAdmissionFixtures(t *testing.T) {
 		t.Fatalf("no fixtures found: %v", err)
 	}
 	mux := testHandler(t).Mux()
+	foreign := namespacedObjects(t)
 	for _, file := range files {
 		name := strings.TrimSuffix(strings.TrimPrefix(file, "../testdata/admission/"), ".json")
 		t.Run(name, func(t *testing.T) {
@@ -93,7 +94,65 @@ func TestAdmissionFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			checkResponse(t, &fx, in.Request, out.Response)
+			checkNamesNoForeignObject(t, foreign, in.Request, out.Response)
 		})
+	}
+}
+
+// namespacedObjects are the names of the test cluster view's namespaced objects, by namespace.
+func namespacedObjects(t *testing.T) map[string][]string {
+	t.Helper()
+	view, err := cluster.LoadFiles("../testdata/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string][]string{}
+	for _, u := range view.Objects() {
+		if ns := u.GetNamespace(); ns != "" {
+			out[ns] = append(out[ns], u.GetName())
+		}
+	}
+	return out
+}
+
+// checkNamesNoForeignObject: an answer (denial message and warnings) names no object of a
+// namespace other than the request's, unless the request itself names it (an image
+// reference, an export's source PVC): a caller learns nothing of what it did not ask about
+// (issue 16). A cluster-scoped request has no namespace of its own.
+func checkNamesNoForeignObject(t *testing.T, objects map[string][]string, req *admissionv1.AdmissionRequest, resp *admissionv1.AdmissionResponse) {
+	t.Helper()
+	text := strings.Join(resp.Warnings, "\n")
+	if resp.Result != nil {
+		text += "\n" + resp.Result.Message
+	}
+	asked := string(req.Object.Raw) + string(req.OldObject.Raw)
+	for ns, names := range objects {
+		if ns == req.Namespace {
+			continue
+		}
+		for _, name := range names {
+			named := strings.Contains(asked, `"`+name+`"`) || strings.Contains(asked, "/"+name+`"`) ||
+				strings.Contains(asked, "/"+name+`\"`) // inside an annotation that holds JSON
+			if !named && namesToken(text, name) {
+				t.Errorf("the answer names %s/%s, an object of another namespace the request does not name: %q", ns, name, text)
+			}
+		}
+	}
+}
+
+// namesToken reports whether name occurs in text as a whole name (not inside a longer one).
+func namesToken(text, name string) bool {
+	isNameByte := func(c byte) bool { return c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.' }
+	for i := 0; ; {
+		j := strings.Index(text[i:], name)
+		if j < 0 {
+			return false
+		}
+		start, end := i+j, i+j+len(name)
+		if (start == 0 || !isNameByte(text[start-1])) && (end == len(text) || !isNameByte(text[end])) {
+			return true
+		}
+		i = start + 1
 	}
 }
 

@@ -2,6 +2,7 @@ package webhook_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -147,9 +148,9 @@ func FuzzRulesDecode(f *testing.F) {
 					if !ok {
 						return // nested too deep for a review to carry it
 					}
-					res, err := hook.Admit(req)
+					res, err := hook.Admit(context.Background(), req)
 					restore := admit.UseReferenceDecoder()
-					ref, refErr := hook.Admit(req)
+					ref, refErr := hook.Admit(context.Background(), req)
 					restore()
 					same := reflect.DeepEqual(res, ref) && (err == nil) == (refErr == nil)
 					if !same && !admit.HoldsCostlyQuantity(obj) {

@@ -132,7 +132,7 @@ func (h *Handler) serve(hook *Hook, w http.ResponseWriter, r *http.Request) (out
 		return "error", op
 	}
 
-	res, err := hook.Admit(req)
+	res, err := hook.Admit(r.Context(), req)
 	if err != nil {
 		more := []any{logrus.ErrorKey, err}
 		var pe *PanicError
@@ -246,7 +246,8 @@ func (h *Handler) record(log func(...any) logrus.FieldLogger, res *admit.Result)
 }
 
 // Response builds the admission response of a result. Denials are answers (HTTP 200,
-// allowed: false) with code 403, or 400 when the object did not parse; the rule IDs and
+// allowed: false) with code 403, 400 when the object did not parse, or 503 when the only
+// denials are answers that could not be had yet (Result.Retryable); the rule IDs and
 // the reason go into audit annotations so the API server's audit log records why.
 func Response(uid types.UID, mutating bool, res *admit.Result) (*admissionv1.AdmissionResponse, string) {
 	resp := &admissionv1.AdmissionResponse{UID: uid, Allowed: res.Allowed(), Warnings: res.WarningTexts()}
@@ -259,6 +260,12 @@ func Response(uid types.UID, mutating bool, res *admit.Result) (*admissionv1.Adm
 			}
 		}
 		resp.Result = &metav1.Status{Status: metav1.StatusFailure, Code: code, Reason: reason, Message: res.Message()}
+		if res.Retryable() {
+			// The API server passes the code and the delay on to the client, and
+			// client-go retries a 503 that carries Retry-After.
+			resp.Result.Code, resp.Result.Reason = http.StatusServiceUnavailable, metav1.StatusReasonServiceUnavailable
+			resp.Result.Details = &metav1.StatusDetails{RetryAfterSeconds: 1}
+		}
 		outcome, reasonText = "denied", resp.Result.Message
 	} else if mutating && len(res.Patch) > 0 {
 		patch, _ := json.Marshal(res.Patch) // ops hold strings and string maps only

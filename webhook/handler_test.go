@@ -12,8 +12,11 @@ import (
 	kwhhttp "github.com/slok/kubewebhook/v2/pkg/http"
 	"github.com/slok/kubewebhook/v2/pkg/model"
 	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 
 	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/cluster"
 	"github.com/hcistorage/storage-webhook/metrics"
 	"github.com/hcistorage/storage-webhook/webhook"
 )
@@ -160,5 +163,61 @@ func TestMuxCleansPathsWithoutRedirect(t *testing.T) {
 	}
 	if rec := post(t, mux, "/validate/pods", pvcReview); rec.Code != http.StatusNotFound {
 		t.Errorf("/validate/pods: got %d", rec.Code)
+	}
+}
+
+// failingAccess answers every IMG-V6 question with an error, as an API server that is down.
+type failingAccess struct{}
+
+func (failingAccess) MayGet(context.Context, authenticationv1.UserInfo, schema.GroupResource, string, string) (bool, error) {
+	return false, context.DeadlineExceeded
+}
+
+// TestHandlerRetryableDenialAnswers503: when IMG-V6 cannot ask the API server, the request
+// is denied (never allowed) with code 503 and a retry delay, which the API server passes to
+// the client as Retry-After; a permanent denial in the same answer keeps 403.
+func TestHandlerRetryableDenialAnswers503(t *testing.T) {
+	h := testHandler(t)
+	files, err := cluster.LoadFiles("../testdata/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	env := benchEnv(files)
+	env.Access = failingAccess{}
+	h.Hooks = webhook.Hooks(env)
+	pvc := func(ref, size string) string {
+		return `{"apiVersion":"admission.k8s.io/v1","kind":"AdmissionReview","request":{"uid":"u-9",
+ "kind":{"group":"","version":"v1","kind":"PersistentVolumeClaim"},
+ "resource":{"group":"","version":"v1","resource":"persistentvolumeclaims"},
+ "namespace":"default","name":"d","operation":"CREATE","userInfo":{"username":"bob"},
+ "object":{"apiVersion":"v1","kind":"PersistentVolumeClaim","metadata":{"name":"d","namespace":"default",
+  "annotations":{"harvesterhci.io/imageId":"` + ref + `"}},"spec":{"resources":{"requests":{"storage":"` + size + `"}}}}}}`
+	}
+	for _, tc := range []struct {
+		name, review string
+		code         int32
+		retry        int32
+	}{
+		{"only the unanswered question", pvc("images/nfs-image-00", "1Gi"), http.StatusServiceUnavailable, 1},
+		{"a same-namespace reference needs no answer", pvc("default/image-ubuntu", "1Gi"), http.StatusForbidden, 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rec := post(t, h.Mux(), "/validate/persistentvolumeclaims", tc.review)
+			var out admissionv1.AdmissionReview
+			if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &out) != nil || out.Response == nil {
+				t.Fatalf("got HTTP %d %s, want 200 with a review", rec.Code, rec.Body)
+			}
+			r := out.Response
+			if r.Allowed || r.Result == nil || r.Result.Code != tc.code {
+				t.Fatalf("allowed %v, result %+v; want a denial with code %d", r.Allowed, r.Result, tc.code)
+			}
+			var retry int32
+			if r.Result.Details != nil {
+				retry = r.Result.Details.RetryAfterSeconds
+			}
+			if retry != tc.retry {
+				t.Errorf("retryAfterSeconds = %d, want %d", retry, tc.retry)
+			}
+		})
 	}
 }

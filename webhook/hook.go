@@ -96,7 +96,7 @@ func (e *PanicError) Error() string { return fmt.Sprintf("internal error: rule p
 // Admit checks that the request is for this hook's resource and runs the rules. A request
 // for another resource is denied: the webhook configuration is wrong, and silently
 // allowing would hide that.
-func (h *Hook) Admit(ar *admissionv1.AdmissionRequest) (admit.Result, error) {
+func (h *Hook) Admit(ctx context.Context, ar *admissionv1.AdmissionRequest) (admit.Result, error) {
 	r := h.Route
 	if ar.Resource.Group != r.Group || ar.Resource.Resource != r.Resource || !slices.Contains(r.SubResources, ar.SubResource) {
 		var res admit.Result
@@ -107,7 +107,7 @@ func (h *Hook) Admit(ar *admissionv1.AdmissionRequest) (admit.Result, error) {
 	req := &admit.Request{
 		Operation: admit.Operation(ar.Operation), Namespace: ar.Namespace, Name: ar.Name,
 		SubResource: ar.SubResource, User: ar.UserInfo, DryRun: ar.DryRun != nil && *ar.DryRun,
-		Object: ar.Object.Raw, OldObject: ar.OldObject.Raw,
+		Object: ar.Object.Raw, OldObject: ar.OldObject.Raw, Ctx: ctx,
 	}
 	return h.Run(req)
 }
@@ -123,12 +123,12 @@ func groupResource(group, resource string) string {
 }
 
 // Review implements kubewebhook's webhook.Webhook for admission.k8s.io/v1 reviews.
-func (h *Hook) Review(_ context.Context, ar model.AdmissionReview) (model.AdmissionResponse, error) {
+func (h *Hook) Review(ctx context.Context, ar model.AdmissionReview) (model.AdmissionResponse, error) {
 	v1, ok := ar.OriginalAdmissionReview.(*admissionv1.AdmissionReview)
 	if !ok || v1.Request == nil {
 		return nil, fmt.Errorf("only admission.k8s.io/v1 AdmissionReviews with a request are served")
 	}
-	res, err := h.Admit(v1.Request)
+	res, err := h.Admit(ctx, v1.Request)
 	if err != nil {
 		return nil, err
 	}

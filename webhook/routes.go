@@ -89,7 +89,8 @@ func Routes() []Route {
 				{validators.RuleImageClassExists, "validating", create, "deny when the image storage class does not exist", ""},
 				{validators.RuleImageBackend, "validating", create, "deny backend backingimage on a class whose profile keeps CDI volumes; cdi is valid on every class", ""},
 				{validators.RuleImageImmutable, "validating", update, "deny changes to the storage class, backend, sourceType, url, pvcName and pvcNamespace once set", validators.WhenImageImmutable},
-				{validators.RuleImageExport, "validating", create, "export-from-volume: the source PVC must exist, a CDI volume cannot become a Longhorn v1 backing image, and the PVC must not be in use by a running pod", ""},
+				{validators.RuleImageExport, "validating", create, "export-from-volume: the source PVC must exist, a CDI volume cannot become a Longhorn v1 backing image, and the PVC must not be in use by a running pod (whose names are given only in the image's own namespace)", ""},
+				{validators.RuleImageAccess, "validating", create, "the request's user must be allowed to get what the request names elsewhere: an export's source PVC, or a disk's image in another namespace (PVC-V3, VM-V1, DV-V1); asked with a SubjectAccessReview, cached briefly, and refused with a retryable 503 when it cannot be known", ""},
 			},
 		},
 		{
@@ -104,6 +105,7 @@ func Routes() []Route {
 				{validators.RulePVCGoldenMark, "validating", update, "deny removing or changing the golden annotation", validators.WhenPVCGoldenMark},
 				{validators.RulePVCGoldenDelete, "validating", del, "deny deleting a golden PVC (marked, or CDI's PVC of a cdi image's DataVolume) while its image exists and it is not Lost, unless the user is privileged", validators.WhenPVCGoldenDelete},
 				{validators.RulePVCImageSize, "validating", create, "deny a PVC with an image reference that requests less than the image minimum size", validators.WhenPVCImageSize},
+				{validators.RuleImageAccess, "validating", create, "an image reference to another namespace: the request's user must be allowed to get that image (SubjectAccessReview)", validators.WhenPVCImageSize},
 			},
 		},
 		{
@@ -113,6 +115,7 @@ func Routes() []Route {
 			Validate:     validators.VirtualMachine, ValidateOps: createUpdate, ValidateFailure: fail,
 			Rules: []Rule{
 				{validators.RuleVMDiskSize, "validating", createUpdate, "deny a disk from an image (volumeClaimTemplates entry with an image reference, or dataVolumeTemplate cloning a golden PVC) smaller than the image minimum size; deny a volumeClaimTemplates annotation that does not parse", validators.WhenVMDiskSize},
+				{validators.RuleImageAccess, "validating", createUpdate, "a disk whose image (image reference, or golden PVC cloned) is in another namespace: the request's user must be allowed to get that image (SubjectAccessReview)", validators.WhenVMDiskSize},
 				{validators.RuleVMGoldenVolumes, "validating", createUpdate, "deny a golden PVC as a VM volume or hotplug request (status subresource too); imported VMs are exempt", validators.WhenVMGoldenVolumes},
 			},
 		},
@@ -125,6 +128,7 @@ func Routes() []Route {
 				{mutators.RuleDVCloneStrategy, "mutating", createUpdate, "annotate a PVC clone with cdi.kubevirt.io/cloneType from the target class's effective clone strategy, unless one is set; on update, set again one the update drops", mutators.WhenDVCloneStrategy},
 				{mutators.RuleDVImmediateBind, "mutating", createUpdate, "ask an image's DataVolume on a WaitForFirstConsumer class for immediate binding; on update, ask again when the update drops the request", mutators.WhenDVImmediateBind},
 				{validators.RuleDVCloneSize, "validating", create, "deny a clone of a golden PVC smaller than the image minimum size", validators.WhenDVCloneSize},
+				{validators.RuleImageAccess, "validating", create, "a clone of a golden PVC in another namespace: the request's user must be allowed to get its image (SubjectAccessReview)", validators.WhenDVCloneSize},
 				{validators.RuleDVImageDelete, "validating", del, "deny deleting the DataVolume of an existing image, unless the user is privileged", validators.WhenDVImageDelete},
 			},
 		},
@@ -149,7 +153,7 @@ func Routes() []Route {
 				{mutators.RuleStorageClassDefaults, "mutating", createUpdate, "write the effective clone strategy, snapshot class and access modes as Harvester's annotations and the clone strategy as cdi.kubevirt.io/clone-strategy, and the profile's default parameters, where absent; on update, set again those the update drops, and keep the two clone-strategy annotations equal", mutators.WhenStorageClassDefaults},
 				{validators.RuleStorageClassCloneStrategy, "validating", createUpdate, "deny a cdi.kubevirt.io/clone-strategy annotation other than copy, snapshot or csi-clone, on create or when an update sets or changes it", validators.WhenStorageClassCloneStrategy},
 				{validators.RuleStorageClassCDISettings, "validating", createUpdate, "deny invalid per-class CDI settings (format, a missing VolumeSnapshotClass, clone strategy snapshot without a snapshot class, two clone strategies, any on a Longhorn v1 class), on create or when an update changes them; warn when CDI has no access modes for the class", validators.WhenStorageClassCDISettings},
-				{validators.RuleStorageClassInUse, "validating", del, "deny deleting a class that images use, listing up to 10 and the total", ""},
+				{validators.RuleStorageClassInUse, "validating", del, "deny deleting a class that images use, saying how many and how to list them (not their names: they are in namespaces the deleter may not read)", ""},
 			},
 		},
 		{

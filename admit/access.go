@@ -1,0 +1,28 @@
+package admit
+
+import (
+	"context"
+
+	authenticationv1 "k8s.io/api/authentication/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+)
+
+// Access answers whether a user may get one object (IMG-V6): in a cluster the API server
+// says so through a SubjectAccessReview (package authz), in a file view the view's RBAC
+// objects do. It is the one thing a rule may ask outside the watch caches; an error means
+// the answer is unknown, and the rule refuses with a retryable denial (Result.Retry).
+type Access interface {
+	MayGet(ctx context.Context, user authenticationv1.UserInfo, resource schema.GroupResource, namespace, name string) (bool, error)
+}
+
+// AuditUser is the request user of the reviews `storage-webhook audit` makes. IMG-V6 skips
+// it: the audit judges stored objects, whose author is unknown, and makes no API calls.
+const AuditUser = "system:storage-webhook:audit"
+
+// Context is the request's context: it ends when the API server stops waiting.
+func (r *Request) Context() context.Context {
+	if r.Ctx == nil {
+		return context.Background()
+	}
+	return r.Ctx
+}

@@ -1,0 +1,46 @@
+package validators
+
+import (
+	"errors"
+
+	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/harvester"
+)
+
+// errNoAccess is the answer when the environment has no way to ask (admit.Env.Access nil).
+var errNoAccess = errors.New("no authorizer is configured")
+
+var (
+	pvcResource   = schema.GroupResource{Resource: "persistentvolumeclaims"}
+	imageResource = harvester.ImageGVR.GroupResource()
+)
+
+// mayGet is IMG-V6, the one check every rule that reads an object the request names in
+// another place makes first: may the request's user get it? A rule reads that object only
+// when mayGet says yes, so a user learns nothing of an object they cannot read, not even
+// whether it exists. subject names the object under review in a message ("image ns/name",
+// "VM x disk y"); act says what the user wanted to do with the object ("export it"). An
+// error or timeout refuses the request with a retryable denial: never an allow.
+func mayGet(env *admit.Env, res *admit.Result, req *admit.Request, subject func() string, act string, resource schema.GroupResource, kind, namespace, name string) bool {
+	if req.User.Username == admit.AuditUser {
+		return true // the audit judges stored objects, whose author is unknown
+	}
+	var (
+		ok  bool
+		err = errNoAccess
+	)
+	if env.Access != nil {
+		ok, err = env.Access.MayGet(req.Context(), req.User, resource, namespace, name)
+	}
+	switch {
+	case err != nil:
+		res.DenyRetry(RuleImageAccess, "%s: could not check whether user %q may get %s %s/%s (%v): try again",
+			subject(), req.User.Username, kind, namespace, name, err)
+	case !ok:
+		res.Deny(RuleImageAccess, "%s: user %q may not get %s %s/%s, so it cannot %s: name one you can read, or ask an administrator for get access to it",
+			subject(), req.User.Username, kind, namespace, name, act)
+	}
+	return err == nil && ok
+}
