@@ -33,13 +33,20 @@ func helm(t *testing.T, args ...string) (string, error) {
 
 func render(t *testing.T, set ...string) []*unstructured.Unstructured {
 	t.Helper()
-	args := []string{"template", "storage-webhook", chartDir, "--namespace", "storage-webhook"}
+	var args []string
 	for _, s := range set {
 		args = append(args, "--set", s)
 	}
+	return renderArgs(t, args...)
+}
+
+// renderArgs renders the chart with helm template's own flags (--set-json, -f, ...).
+func renderArgs(t *testing.T, flags ...string) []*unstructured.Unstructured {
+	t.Helper()
+	args := append([]string{"template", "storage-webhook", chartDir, "--namespace", "storage-webhook"}, flags...)
 	out, err := helm(t, args...)
 	if err != nil {
-		t.Fatalf("helm template %v: %v\n%s", set, err, out)
+		t.Fatalf("helm template %v: %v\n%s", flags, err, out)
 	}
 	objs, err := cluster.DecodeManifests([]byte(out))
 	if err != nil {
@@ -82,12 +89,13 @@ func normalized(u *unstructured.Unstructured) map[string]any {
 }
 
 // TestDefaultRenderMatchesKustomizeBase: with default values, the chart installs the
-// kustomize base's webhook configurations, RBAC, Deployment, Service, PodDisruptionBudget
-// and providers ConfigMap, object for object (one source of truth, two packagings).
+// kustomize base's webhook configurations, RBAC, Deployment, Service, PodDisruptionBudget,
+// NetworkPolicy and providers ConfigMap, object for object (one source of truth, two
+// packagings).
 func TestDefaultRenderMatchesKustomizeBase(t *testing.T) {
 	chart := render(t)
 	var base []*unstructured.Unstructured
-	for _, f := range []string{"namespace", "rbac", "providers-configmap", "deployment", "service", "pdb", "webhooks"} { // kustomization.yaml's resources
+	for _, f := range []string{"namespace", "rbac", "providers-configmap", "deployment", "service", "pdb", "networkpolicy", "webhooks"} { // kustomization.yaml's resources
 		objs, err := cluster.ReadManifests("../base/" + f + ".yaml")
 		if err != nil {
 			t.Fatal(err)
@@ -185,6 +193,10 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"providers.providers[0].backend=longhorn", "at '/providers/providers/0"},
 		{"imagee.tag=x", "imagee"},
 		{"certificate.source=secret", "is required when certificate.source is secret"},
+		{"networkPolicy.webhookFrom=null", "networkPolicy.webhookFrom must list at least one peer"},
+		{"networkPolicy.metricsFrom=null", "networkPolicy.metricsFrom must list at least one peer"},
+		{"networkPolicy.webhookFrom[0].ipBlock.cidrs=10.0.0.1/32", "at '/networkPolicy/webhookFrom/0/ipBlock'"},
+		{"networkPolicy.metricsFrom[0].namespaceSelector.matchExpressions[0].operator=Equals", "at '/networkPolicy/metricsFrom/0/namespaceSelector/matchExpressions/0/operator'"},
 		{"certificate.source=secret,certificate.secret.name=tls", "certificate.secret.caBundle is required"},
 	} {
 		t.Run(c.set, func(t *testing.T) {
