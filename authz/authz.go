@@ -6,8 +6,9 @@ package authz
 import (
 	"context"
 	"fmt"
+	"maps"
 	"slices"
-	"strings"
+	"strconv"
 	"time"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
@@ -123,34 +124,35 @@ func extra(in map[string]authenticationv1.ExtraValue) map[string]authorizationv1
 }
 
 // cacheKey is the user (name, UID, groups and extra, in a fixed order) and the object asked
-// about. Fields are separated by a NUL byte, which no user name, group or object name holds.
+// about. Fields are separated by a NUL byte, which no user name, group or object name holds,
+// and lists are preceded by their length.
 func cacheKey(user authenticationv1.UserInfo, attrs *authorizationv1.ResourceAttributes) string {
-	var b strings.Builder
-	field := func(s string) { b.WriteString(s); b.WriteByte(0) }
+	b := make([]byte, 0, 128)
+	field := func(s string) { b = append(append(b, s...), 0) }
+	count := func(n int) { b = append(strconv.AppendInt(b, int64(n), 10), 0) }
 	field(user.Username)
 	field(user.UID)
-	groups := slices.Sorted(slices.Values(user.Groups))
-	field(fmt.Sprint(len(groups)))
+	groups := user.Groups
+	if !slices.IsSorted(groups) {
+		groups = slices.Sorted(slices.Values(groups))
+	}
+	count(len(groups))
 	for _, g := range groups {
 		field(g)
 	}
-	keys := make([]string, 0, len(user.Extra))
-	for k := range user.Extra {
-		keys = append(keys, k)
-	}
-	slices.Sort(keys)
-	field(fmt.Sprint(len(keys)))
-	for _, k := range keys {
-		field(k)
-		field(fmt.Sprint(len(user.Extra[k])))
-		for _, v := range user.Extra[k] {
-			field(v)
+	count(len(user.Extra))
+	if len(user.Extra) > 0 {
+		keys := slices.Sorted(maps.Keys(user.Extra))
+		for _, k := range keys {
+			field(k)
+			count(len(user.Extra[k]))
+			for _, v := range user.Extra[k] {
+				field(v)
+			}
 		}
 	}
-	field(attrs.Verb)
-	field(attrs.Group)
-	field(attrs.Resource)
-	field(attrs.Namespace)
-	field(attrs.Name)
-	return b.String()
+	for _, f := range []string{attrs.Verb, attrs.Group, attrs.Resource, attrs.Namespace, attrs.Name} {
+		field(f)
+	}
+	return string(b)
 }

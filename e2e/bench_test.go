@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -19,12 +20,15 @@ import (
 
 	admissionv1 "k8s.io/api/admission/v1"
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/utils/ptr"
 
+	"github.com/hcistorage/storage-webhook/authz"
 	"github.com/hcistorage/storage-webhook/hack/genview/gen"
 	"github.com/hcistorage/storage-webhook/internal/loadtest"
 	"github.com/hcistorage/storage-webhook/internal/poll"
@@ -340,4 +344,26 @@ func TestBenchLargeView(t *testing.T) {
 		t.Fatalf("audit --kubeconfig: %v %v", err, jerr)
 	}
 	t.Logf("BENCH large view: storage-webhook audit --kubeconfig: %d findings in %v (cache sync included)", len(findings), time.Since(start).Round(time.Millisecond))
+}
+
+// TestBenchSubjectAccessReview is what an IMG-V6 cache miss costs: 500 SubjectAccessReviews
+// for a user with no grant, through the same code serve uses (authz.SubjectAccess, cache
+// off), against the real API server and its RBAC authorizer, one at a time.
+func TestBenchSubjectAccessReview(t *testing.T) {
+	benchEnabled(t)
+	sar := authz.NewSubjectAccess(suite.kube.AuthorizationV1().SubjectAccessReviews(), 0, -1)
+	user := authenticationv1.UserInfo{Username: "bench-nobody", Groups: []string{"system:authenticated"}}
+	pvcs := schema.GroupResource{Resource: "persistentvolumeclaims"}
+	const n = 500
+	took := make([]time.Duration, n)
+	for i := range took {
+		start := time.Now()
+		if ok, err := sar.MayGet(context.Background(), user, pvcs, "vault", fmt.Sprintf("pvc-%d", i)); ok || err != nil {
+			t.Fatalf("review %d: %v %v, want a plain no", i, ok, err)
+		}
+		took[i] = time.Since(start)
+	}
+	slices.Sort(took)
+	t.Logf("BENCH SubjectAccessReview round trip (%d, sequential): median %v, p99 %v, max %v",
+		n, took[n/2].Round(time.Microsecond), took[n*99/100].Round(time.Microsecond), took[n-1].Round(time.Microsecond))
 }

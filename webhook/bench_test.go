@@ -24,7 +24,13 @@ import (
 	kwhmutating "github.com/slok/kubewebhook/v2/pkg/webhook/mutating"
 	kwhvalidating "github.com/slok/kubewebhook/v2/pkg/webhook/validating"
 	admissionv1 "k8s.io/api/admission/v1"
+	authenticationv1 "k8s.io/api/authentication/v1"
+	authorizationv1 "k8s.io/api/authorization/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	k8sruntime "k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/client-go/kubernetes/fake"
+	clienttesting "k8s.io/client-go/testing"
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/authz"
@@ -498,4 +504,42 @@ func processCPU() (cpu time.Duration, ok bool) {
 		return 0, false
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true
+}
+
+// allowAll is an authorizer that answers at once: IMG-V6's own cost, without a cache.
+type allowAll struct{}
+
+func (allowAll) MayGet(context.Context, authenticationv1.UserInfo, schema.GroupResource, string, string) (bool, error) {
+	return true, nil
+}
+
+// BenchmarkImageAccess is a PVC whose image is in another namespace, so IMG-V6 asks whether
+// the user may get that image, answered by serve's SubjectAccess from its cache (the API
+// server is a fake clientset asked once: "sar-cached"), by an authorizer that answers at
+// once ("stub"), and the floor. sar-cached/stub is what the cached answer costs a review; a
+// miss costs a SubjectAccessReview round trip (authz's BenchmarkMayGet, and the real API
+// server's in BENCHMARKS.md).
+func BenchmarkImageAccess(b *testing.B) {
+	view := fixtureView(b)
+	kube := fake.NewClientset()
+	kube.PrependReactor("create", "subjectaccessreviews", func(a clienttesting.Action) (bool, k8sruntime.Object, error) {
+		sar := a.(clienttesting.CreateAction).GetObject().(*authorizationv1.SubjectAccessReview)
+		sar.Status.Allowed = true
+		return true, sar, nil
+	})
+	withAccess := func(access admit.Access) http.Handler {
+		env := benchEnv(view)
+		env.Access = access
+		return benchHandler(view, webhook.Hooks(env)).Mux()
+	}
+	sar := authz.NewSubjectAccess(kube.AuthorizationV1().SubjectAccessReviews(), 0, time.Hour)
+	c := benchCase{name: "ImageOtherNamespace", path: "/validate/persistentvolumeclaims", file: "pvc-image-other-namespace.json", allowed: true, rules: []string{"PVC-V3"}}
+	body := benchBody(b, c.file)
+	handlers := []namedHandler{{"sar-cached", withAccess(sar)}, {"empty", emptyHandler(view)}, {"stub", withAccess(allowAll{})}}
+	for _, h := range handlers {
+		if h.name != "empty" {
+			checkBenchAnswer(b, c, send(h.h, c.path, body))
+		}
+	}
+	alternate(b, handlers, func(int) (string, []byte) { return c.path, body })
 }
