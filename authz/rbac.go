@@ -10,7 +10,6 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	"k8s.io/apiserver/pkg/authentication/serviceaccount"
 )
 
 // RBAC answers IMG-V6 from the Roles, ClusterRoles and their bindings of a file view (`serve
@@ -108,7 +107,7 @@ func isSubject(s rbacv1.Subject, bindingNamespace string, user authenticationv1.
 		if ns == "" {
 			ns = bindingNamespace
 		}
-		return serviceaccount.MakeUsername(ns, s.Name) == user.Username
+		return "system:serviceaccount:"+ns+":"+s.Name == user.Username // the API server's naming
 	}
 	return false
 }
