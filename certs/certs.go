@@ -106,24 +106,9 @@ func Generate(o Options) (*Bundle, error) {
 		return nil, err
 	}
 
-	caKey, err := newKey()
+	caKey, caCert, caDER, err := newCA(caCommonName, o.Validity)
 	if err != nil {
 		return nil, err
-	}
-	caTmpl, err := template(caCommonName, o.Validity)
-	if err != nil {
-		return nil, err
-	}
-	caTmpl.IsCA = true
-	caTmpl.BasicConstraintsValid = true
-	caTmpl.KeyUsage = x509.KeyUsageCertSign
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		return nil, fmt.Errorf("certs: create CA certificate: %w", err)
-	}
-	caCert, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		return nil, fmt.Errorf("certs: parse CA certificate: %w", err)
 	}
 
 	key, err := newKey()
@@ -152,6 +137,30 @@ func Generate(o Options) (*Bundle, error) {
 		Cert:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
 		Key:    pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
 	}, nil
+}
+
+// newCA returns a fresh self-signed CA (key, parsed certificate and DER) named commonName.
+func newCA(commonName string, validity time.Duration) (*ecdsa.PrivateKey, *x509.Certificate, []byte, error) {
+	key, err := newKey()
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tmpl, err := template(commonName, validity)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	tmpl.IsCA = true
+	tmpl.BasicConstraintsValid = true
+	tmpl.KeyUsage = x509.KeyUsageCertSign
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("certs: create CA certificate %s: %w", commonName, err)
+	}
+	cert, err := x509.ParseCertificate(der)
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("certs: parse CA certificate %s: %w", commonName, err)
+	}
+	return key, cert, der, nil
 }
 
 // validate reports the first invalid field of o, naming the bad value.

@@ -198,6 +198,11 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"networkPolicy.webhookFrom[0].ipBlock.cidrs=10.0.0.1/32", "at '/networkPolicy/webhookFrom/0/ipBlock'"},
 		{"networkPolicy.metricsFrom[0].namespaceSelector.matchExpressions[0].operator=Equals", "at '/networkPolicy/metricsFrom/0/namespaceSelector/matchExpressions/0/operator'"},
 		{"certificate.source=secret,certificate.secret.name=tls", "certificate.secret.caBundle is required"},
+		{"clientAuth.enabled=true", "clientAuth.caSecret or clientAuth.caBundle is required when clientAuth.enabled is true"},
+		{"clientAuth.enabled=true,clientAuth.caSecret=ca,clientAuth.caBundle=Zm9v", "clientAuth: set caSecret or caBundle, not both"},
+		{"clientAuth.caSecret=Not_A_Name", "at '/clientAuth/caSecret'"},
+		{"clientAuth.caBundle=not base64!", "at '/clientAuth/caBundle'"},
+		{"clientAuth.enable=true", "enable"},
 	} {
 		t.Run(c.set, func(t *testing.T) {
 			out, err := helm(t, "template", "storage-webhook", chartDir, "--set", c.set)
@@ -214,4 +219,62 @@ func toStrings(v any) []string {
 		out = append(out, x.(string))
 	}
 	return out
+}
+
+// TestClientAuthValues: clientAuth off (the default) adds nothing; on, the pods get
+// --client-ca-file and the CA's Secret mounted where the flag points: the chart's own Secret
+// from caBundle (with a checksum that rolls the pods when the CA changes) or an existing one.
+func TestClientAuthValues(t *testing.T) {
+	const bundle = "LS0tLS1CRUdJTiBDRVJUSUZJQ0FURS0tLS0tCg==" // a stand-in; the chart does not parse it
+	tests := []struct {
+		name       string
+		set        []string
+		wantSecret string // the Secret mounted at /etc/storage-webhook/client-ca; "" for none
+		wantOwn    bool   // the chart makes storage-webhook-client-ca
+	}{
+		{"off by default", nil, "", false},
+		{"caBundle: the chart's Secret", []string{"clientAuth.enabled=true", "clientAuth.caBundle=" + bundle}, "storage-webhook-client-ca", true},
+		{"caSecret: an existing Secret", []string{"clientAuth.enabled=true", "clientAuth.caSecret=apiserver-client-ca"}, "apiserver-client-ca", false},
+		{"a caBundle without enabled is ignored", []string{"clientAuth.caBundle=" + bundle}, "", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			objs := render(t, tt.set...)
+			d := find(objs, "Deployment", "storage-webhook")
+			pod, _, _ := unstructured.NestedMap(d.Object, "spec", "template")
+			spec := pod["spec"].(map[string]any)
+			container := spec["containers"].([]any)[0].(map[string]any)
+			args := toStrings(container["args"])
+			hasFlag := false
+			for _, a := range args {
+				hasFlag = hasFlag || a == "--client-ca-file=/etc/storage-webhook/client-ca/ca.crt"
+			}
+			mounted := ""
+			for _, m := range container["volumeMounts"].([]any) {
+				if m := m.(map[string]any); m["mountPath"] == "/etc/storage-webhook/client-ca" {
+					for _, v := range spec["volumes"].([]any) {
+						if v := v.(map[string]any); v["name"] == m["name"] {
+							mounted, _, _ = unstructured.NestedString(v, "secret", "secretName")
+						}
+					}
+				}
+			}
+			if hasFlag != (tt.wantSecret != "") || mounted != tt.wantSecret {
+				t.Errorf("--client-ca-file %v, Secret mounted %q; want %q (args %v)", hasFlag, mounted, tt.wantSecret, args)
+			}
+			own := find(objs, "Secret", "storage-webhook-client-ca")
+			if (own != nil) != tt.wantOwn {
+				t.Fatalf("chart's Secret storage-webhook-client-ca made: %v, want %v", own != nil, tt.wantOwn)
+			}
+			checksum, _, _ := unstructured.NestedString(pod, "metadata", "annotations", "checksum/client-ca")
+			if (checksum != "") != tt.wantOwn {
+				t.Errorf("checksum/client-ca %q, want one only with the chart's Secret", checksum)
+			}
+			if own != nil {
+				if ca, _, _ := unstructured.NestedString(own.Object, "data", "ca.crt"); ca != bundle {
+					t.Errorf("Secret ca.crt %q, want the caBundle", ca)
+				}
+			}
+		})
+	}
 }

@@ -38,3 +38,17 @@ cert: {{ $cert.Cert | b64enc }}
 key: {{ $cert.Key | b64enc }}
 {{- end }}
 {{- end }}
+
+{{/* The Secret holding the client CA (clientAuth): an existing one, or the chart's from caBundle. */}}
+{{- define "storage-webhook.clientCASecret" -}}
+{{- $c := .Values.clientAuth }}
+{{- if and $c.caSecret $c.caBundle }}
+{{- fail "clientAuth: set caSecret or caBundle, not both" }}
+{{- else if $c.caSecret }}
+{{- $c.caSecret }}
+{{- else if $c.caBundle }}
+{{- "storage-webhook-client-ca" }}
+{{- else }}
+{{- fail "clientAuth.caSecret or clientAuth.caBundle is required when clientAuth.enabled is true" }}
+{{- end }}
+{{- end }}
