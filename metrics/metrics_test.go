@@ -111,7 +111,7 @@ func TestAlertsUseRegisteredMetrics(t *testing.T) {
 	}
 	// The alerts deploy/README.md and docs/troubleshooting.md describe.
 	for _, a := range []string{"StorageWebhookHighLatency", "StorageWebhookDenialsSpike", "StorageWebhookCachesNotSynced",
-		"StorageWebhookCertificateExpiring", "StorageWebhookPanics", "StorageWebhookProviderReloadFailed"} {
+		"StorageWebhookCertificateExpiring", "StorageWebhookPanics", "StorageWebhookProviderReloadFailed", "StorageWebhookAccessReviewsFailing"} {
 		if !alerts[a] {
 			t.Errorf("alert %s is missing", a)
 		}
