@@ -6,11 +6,12 @@ import (
 	"os"
 	"testing"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"github.com/mattfenwick/cyclonus/pkg/matcher"
 	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/hcistorage/storage-webhook/internal/jsonpatchfile"
 )
 
 // basePolicy reads deploy/base/networkpolicy.yaml, with the JSON patch of
@@ -23,24 +24,8 @@ func basePolicy(t *testing.T, restricted bool) *networkingv1.NetworkPolicy {
 		t.Fatal(err)
 	}
 	if restricted {
-		patchYAML, err := os.ReadFile("components/webhook-from-apiservers/apiservers.yaml")
-		if err != nil {
+		if doc, err = jsonpatchfile.Apply("base/networkpolicy.yaml", "components/webhook-from-apiservers/apiservers.yaml"); err != nil {
 			t.Fatal(err)
-		}
-		patchJSON, err := yaml.YAMLToJSON(patchYAML)
-		if err != nil {
-			t.Fatal(err)
-		}
-		patch, err := jsonpatch.DecodePatch(patchJSON)
-		if err != nil {
-			t.Fatal(err)
-		}
-		js, err := yaml.YAMLToJSON(doc)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if doc, err = patch.Apply(js); err != nil {
-			t.Fatalf("components/webhook-from-apiservers does not apply to the base's policy: %v", err)
 		}
 	}
 	var np networkingv1.NetworkPolicy

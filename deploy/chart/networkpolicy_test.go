@@ -7,8 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	jsonpatch "github.com/evanphx/json-patch/v5"
 	"sigs.k8s.io/yaml"
+
+	"github.com/hcistorage/storage-webhook/internal/jsonpatchfile"
 )
 
 // TestNetworkPolicyValues: networkPolicy.enabled=false renders no NetworkPolicy, and
@@ -29,7 +30,7 @@ func TestNetworkPolicyValues(t *testing.T) {
 	}
 
 	// The base's policy with the component's JSON patch applied (as kustomize applies it).
-	base, err := os.ReadFile("../base/networkpolicy.yaml")
+	patched, err := jsonpatchfile.Apply("../base/networkpolicy.yaml", "../components/webhook-from-apiservers/apiservers.yaml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,19 +38,7 @@ func TestNetworkPolicyValues(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	baseJSON, err := yaml.YAMLToJSON(base)
-	if err != nil {
-		t.Fatal(err)
-	}
 	patchJSON, err := yaml.YAMLToJSON(patchYAML)
-	if err != nil {
-		t.Fatal(err)
-	}
-	patch, err := jsonpatch.DecodePatch(patchJSON)
-	if err != nil {
-		t.Fatal(err)
-	}
-	patched, err := patch.Apply(baseJSON)
 	if err != nil {
 		t.Fatal(err)
 	}
