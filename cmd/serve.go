@@ -41,16 +41,20 @@ import (
 )
 
 type serveFlags struct {
-	listen, metricsListen, certFile, keyFile, providers, kubeconfig string
-	logFormat, logLevel                                             string
-	privileged, clusterPaths                                        stringList
-	selfSigned, enableHTTP2                                         bool
-	maxBody                                                         int64
-	tlsMinVersion, clientCAFile                                     string
-	shutdownDelay                                                   time.Duration
-	authzTimeout, authzCacheTTL                                     time.Duration
-	// started, when set, hears the bound addresses (tests listen on 127.0.0.1:0).
-	started func(webhook, probes net.Addr)
+	listen, metricsListen, probesListen, certFile, keyFile string
+	providers, kubeconfig                                  string
+	logFormat, logLevel                                    string
+	privileged, clusterPaths                               stringList
+	selfSigned, enableHTTP2, metricsSecure                 bool
+	maxBody                                                int64
+	tlsMinVersion, clientCAFile                            string
+	shutdownDelay                                          time.Duration
+	authzTimeout, authzCacheTTL                            time.Duration
+	// started, when set, hears the bound addresses (tests listen on 127.0.0.1:0): the
+	// webhook listener and the metrics listener. With --metrics-secure, probesStarted hears
+	// the plain probes listener.
+	started       func(webhook, metrics net.Addr)
+	probesStarted func(probes net.Addr)
 }
 
 // Serve runs the HTTPS webhook server until SIGTERM or SIGINT.
@@ -77,7 +81,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs := newFlagSet("serve", "serve [flags]", stderr)
 	var f serveFlags
 	fs.StringVar(&f.listen, "listen", ":8443", "HTTPS address of the webhooks")
-	fs.StringVar(&f.metricsListen, "metrics-listen", ":8080", "plain HTTP address of /metrics, /healthz and /readyz")
+	fs.StringVar(&f.metricsListen, "metrics-listen", ":8080", "address of /metrics (plain HTTP, also /healthz and /readyz; HTTPS with --metrics-secure)")
+	fs.BoolVar(&f.metricsSecure, "metrics-secure", false, "serve /metrics and /audit on --metrics-listen over HTTPS (the serving certificate), only to callers the API server authenticates and authorizes (TokenReview, SubjectAccessReview); /healthz and /readyz move to --probes-listen")
+	fs.StringVar(&f.probesListen, "probes-listen", ":8081", "plain HTTP address of /healthz and /readyz with --metrics-secure (unused without it: the probes stay on --metrics-listen)")
 	fs.StringVar(&f.certFile, "tls-cert-file", "/etc/storage-webhook/tls/tls.crt", "serving certificate (PEM), re-read when it changes")
 	fs.StringVar(&f.keyFile, "tls-key-file", "/etc/storage-webhook/tls/tls.key", "serving key (PEM), re-read when it changes")
 	fs.BoolVar(&f.selfSigned, "self-signed", false, "serve a throwaway in-memory self-signed certificate for localhost instead of the files")
@@ -99,6 +105,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	}
 	if fs.NArg() > 0 {
 		return nil, usageError{fmt.Errorf("unexpected arguments %q", fs.Args())}
+	}
+	if f.metricsSecure && len(f.clusterPaths) > 0 {
+		return nil, usageError{fmt.Errorf("--metrics-secure needs an API server to authenticate scrapers, and --cluster reads files: drop one")}
 	}
 	return &f, nil
 }
@@ -217,13 +226,14 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 		Name: "storage_webhook_audit_queue_length",
 		Help: "Stored objects queued for audit (0 once the audit has caught up with every informer event).",
 	}, func() float64 { return float64(live.Pending()) }))
-	auditEndpoint, err := guardedAudit(cfg, audit.Handler(live, ready))
+	guard, err := newAPIGuard(cfg)
 	if err != nil {
 		return err
 	}
+	auditHandler := audit.Handler(live, ready)
+	metricsHandler := promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{})
 
 	probes := http.NewServeMux()
-	probes.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	probes.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = io.WriteString(w, "ok\n") })
 	probes.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
 		ok, state := view.Synced()
@@ -238,6 +248,21 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 		_, _ = io.WriteString(w, "ok\n")
 	})
 
+	// Without --metrics-secure, the metrics listener is plain HTTP and serves /metrics and
+	// the probes, as it always has. With it, /metrics (and /audit, so Prometheus-side
+	// tooling reaches it without the webhook port's client certificate) are served over
+	// HTTPS with the webhooks' serving certificate, behind the same TokenReview and
+	// SubjectAccessReview as /audit; the probes move to their own plain listener, because
+	// the kubelet's probes carry no token and must not depend on the API server answering.
+	metricsMux := probes
+	if f.metricsSecure {
+		metricsMux = http.NewServeMux()
+		metricsMux.Handle("/metrics", guard.wrap(metricsHandler, "storage-webhook-metrics-reader"))
+		metricsMux.Handle("/audit", guard.wrap(auditHandler, "storage-webhook-metrics-reader"))
+	} else {
+		probes.Handle("/metrics", metricsHandler)
+	}
+
 	webhookLn, err := net.Listen("tcp", f.listen)
 	if err != nil {
 		return err
@@ -247,10 +272,18 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 		webhookLn.Close()
 		return err
 	}
+	var probesLn net.Listener
+	if f.metricsSecure {
+		if probesLn, err = net.Listen("tcp", f.probesListen); err != nil {
+			webhookLn.Close()
+			metricsLn.Close()
+			return err
+		}
+	}
 	// The API server's webhook timeout is at most 30 s; nothing legitimate is slower.
 	webhooks := http.NewServeMux()
 	webhooks.Handle("/", h.Mux())
-	webhooks.Handle("/audit", auditEndpoint)
+	webhooks.Handle("/audit", guard.wrap(auditHandler, "storage-webhook-audit-reader"))
 	srv := &http.Server{
 		Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			// While shutting down, each response closes its connection, so clients stop
@@ -271,13 +304,36 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 		// A non-nil empty map turns net/http's automatic HTTP/2 off.
 		srv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
 	}
-	psrv := &http.Server{Handler: probes, ReadHeaderTimeout: 10 * time.Second}
-	errc := make(chan error, 2)
+	msrv := &http.Server{Handler: metricsMux, ReadHeaderTimeout: 10 * time.Second}
+	var psrv *http.Server
+	errc := make(chan error, 3)
 	go func() { errc <- srv.ServeTLS(webhookLn, "", "") }()
-	go func() { errc <- psrv.Serve(metricsLn) }()
-	log.WithFields(logrus.Fields{"webhooks": "https://" + webhookLn.Addr().String(), "probes": "http://" + metricsLn.Addr().String()}).Info("serving")
+	fields := logrus.Fields{"webhooks": "https://" + webhookLn.Addr().String()}
+	if f.metricsSecure {
+		// The webhooks' certificate, without the client-certificate requirement
+		// (--client-ca-file is for the API server; Prometheus presents a bearer token).
+		mcfg := tlsConfig.Clone()
+		mcfg.ClientAuth, mcfg.ClientCAs = tls.NoClientCert, nil
+		msrv.TLSConfig, msrv.ErrorLog = mcfg, newStdLogger(log)
+		msrv.ReadTimeout, msrv.WriteTimeout, msrv.IdleTimeout = 30*time.Second, 30*time.Second, 120*time.Second
+		if !f.enableHTTP2 {
+			msrv.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
+		}
+		psrv = &http.Server{Handler: probes, ReadHeaderTimeout: 10 * time.Second}
+		go func() { errc <- msrv.ServeTLS(metricsLn, "", "") }()
+		go func() { errc <- psrv.Serve(probesLn) }()
+		fields["metrics"] = "https://" + metricsLn.Addr().String()
+		fields["probes"] = "http://" + probesLn.Addr().String()
+	} else {
+		go func() { errc <- msrv.Serve(metricsLn) }()
+		fields["probes"] = "http://" + metricsLn.Addr().String()
+	}
+	log.WithFields(fields).Info("serving")
 	if f.started != nil {
 		f.started(webhookLn.Addr(), metricsLn.Addr())
+	}
+	if f.probesStarted != nil && probesLn != nil {
+		f.probesStarted(probesLn.Addr())
 	}
 	if f.selfSigned {
 		log.Info(fmt.Sprintf("try: curl -sk -H 'Content-Type: application/json' --data-binary @examples/reviews/image-create.json https://%s/mutate/virtualmachineimages", webhookLn.Addr()))
@@ -299,7 +355,10 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 	sctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	err = srv.Shutdown(sctx)
-	_ = psrv.Shutdown(sctx)
+	_ = msrv.Shutdown(sctx)
+	if psrv != nil {
+		_ = psrv.Shutdown(sctx)
+	}
 	return err
 }
 

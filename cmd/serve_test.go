@@ -26,7 +26,8 @@ import (
 type testServer struct {
 	dir            string
 	bundle         *certs.Bundle
-	webhook, probe string // addresses
+	webhook, probe string // addresses: the webhook and metrics listeners
+	plainProbes    string // the --probes-listen address (with --metrics-secure)
 	logs           *syncWriter
 	client         *http.Client
 }
@@ -45,7 +46,7 @@ func startServe(t *testing.T, extra ...string) *testServer {
 	}
 	args := []string{"--listen", "127.0.0.1:0", "--metrics-listen", "127.0.0.1:0",
 		"--tls-cert-file", filepath.Join(ts.dir, "tls.crt"), "--tls-key-file", filepath.Join(ts.dir, "tls.key"), "--shutdown-delay", "0s"}
-	if !slices.Contains(extra, "--cluster") {
+	if !slices.Contains(extra, "--cluster") && !slices.Contains(extra, "--kubeconfig") {
 		args = append(args, "--cluster", "../testdata/cluster")
 	}
 	args = append(args, extra...)
@@ -54,7 +55,9 @@ func startServe(t *testing.T, extra ...string) *testServer {
 		t.Fatal(err)
 	}
 	addrs := make(chan [2]net.Addr, 1)
+	probesAddr := make(chan net.Addr, 1)
 	f.started = func(w, p net.Addr) { addrs <- [2]net.Addr{w, p} }
+	f.probesStarted = func(p net.Addr) { probesAddr <- p }
 	log, err := newLogger("json", "info", ts.logs)
 	if err != nil {
 		t.Fatal(err)
@@ -65,6 +68,9 @@ func startServe(t *testing.T, extra ...string) *testServer {
 	select {
 	case a := <-addrs:
 		ts.webhook, ts.probe = a[0].String(), a[1].String()
+		if f.metricsSecure {
+			ts.plainProbes = (<-probesAddr).String()
+		}
 		t.Cleanup(func() {
 			cancel()
 			if err := <-done; err != nil {

@@ -278,3 +278,60 @@ func TestClientAuthValues(t *testing.T) {
 		})
 	}
 }
+
+// TestMetricsSecureValues: metrics.secure off (the default) adds nothing; on, it renders
+// what deploy/components/metrics-secure adds to the base: the flags, the probes port the
+// probes use, the ClusterRole storage-webhook-metrics-reader, and an HTTPS ServiceMonitor.
+func TestMetricsSecureValues(t *testing.T) {
+	container := func(objs []*unstructured.Unstructured) map[string]any {
+		c, _, _ := unstructured.NestedSlice(find(objs, "Deployment", "storage-webhook").Object, "spec", "template", "spec", "containers")
+		return c[0].(map[string]any)
+	}
+	off := render(t, "monitoring.serviceMonitor=true")
+	if args := strings.Join(toStrings(container(off)["args"]), " "); strings.Contains(args, "--metrics-secure") {
+		t.Errorf("default args %q", args)
+	}
+	if find(off, "ClusterRole", "storage-webhook-metrics-reader") != nil {
+		t.Error("the default renders storage-webhook-metrics-reader")
+	}
+	if s, _, _ := unstructured.NestedSlice(find(off, "ServiceMonitor", "storage-webhook").Object, "spec", "endpoints"); s[0].(map[string]any)["scheme"] != "http" {
+		t.Errorf("default ServiceMonitor endpoint %v", s[0])
+	}
+
+	on := render(t, "metrics.secure=true", "monitoring.serviceMonitor=true")
+	c := container(on)
+	args := strings.Join(toStrings(c["args"]), " ")
+	for _, want := range []string{"--metrics-secure", "--probes-listen=:8081"} {
+		if !strings.Contains(args, want) {
+			t.Errorf("args %q lack %s", args, want)
+		}
+	}
+	hasProbes := false
+	for _, p := range c["ports"].([]any) {
+		p := p.(map[string]any)
+		hasProbes = hasProbes || (p["name"] == "probes" && fmt.Sprint(p["containerPort"]) == "8081")
+	}
+	if !hasProbes {
+		t.Errorf("ports %v lack probes 8081", c["ports"])
+	}
+	for _, probe := range []string{"readinessProbe", "livenessProbe"} {
+		if port, _, _ := unstructured.NestedString(c, probe, "httpGet", "port"); port != "probes" {
+			t.Errorf("%s on port %q, want probes", probe, port)
+		}
+	}
+	role := find(on, "ClusterRole", "storage-webhook-metrics-reader")
+	if role == nil {
+		t.Fatal("no ClusterRole storage-webhook-metrics-reader")
+	}
+	rules, _, _ := unstructured.NestedSlice(role.Object, "rules")
+	if got := fmt.Sprint(rules); got != "[map[nonResourceURLs:[/metrics /audit] verbs:[get]]]" {
+		t.Errorf("rules %s", got)
+	}
+	eps, _, _ := unstructured.NestedSlice(find(on, "ServiceMonitor", "storage-webhook").Object, "spec", "endpoints")
+	ep := eps[0].(map[string]any)
+	ca, _, _ := unstructured.NestedString(ep, "tlsConfig", "ca", "secret", "name")
+	server, _, _ := unstructured.NestedString(ep, "tlsConfig", "serverName")
+	if ep["scheme"] != "https" || ep["bearerTokenFile"] != "/var/run/secrets/kubernetes.io/serviceaccount/token" || ca != "storage-webhook-tls" || server != "storage-webhook.storage-webhook.svc" {
+		t.Errorf("secure ServiceMonitor endpoint %v", ep)
+	}
+}
