@@ -81,7 +81,7 @@ func (a *SubjectAccess) MayGet(ctx context.Context, user authenticationv1.UserIn
 	ctx, cancel := context.WithTimeout(ctx, a.timeout)
 	defer cancel()
 	sar := &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-		ResourceAttributes: &attrs, User: user.Username, UID: user.UID, Groups: user.Groups, Extra: extra(user.Extra),
+		ResourceAttributes: &attrs, User: user.Username, UID: user.UID, Groups: user.Groups, Extra: Extra(user.Extra),
 	}}
 	out, err := a.reviews.Create(ctx, sar, metav1.CreateOptions{})
 	if err != nil {
@@ -112,7 +112,8 @@ func (a *SubjectAccess) observe(allowed bool, err error, cached bool) {
 	a.Observe(result, cached)
 }
 
-func extra(in map[string]authenticationv1.ExtraValue) map[string]authorizationv1.ExtraValue {
+// Extra is an authenticated user's extra, as a SubjectAccessReview carries it.
+func Extra(in map[string]authenticationv1.ExtraValue) map[string]authorizationv1.ExtraValue {
 	if len(in) == 0 {
 		return nil
 	}

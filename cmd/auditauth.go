@@ -11,6 +11,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/client-go/kubernetes"
 	"k8s.io/client-go/rest"
+
+	"github.com/hcistorage/storage-webhook/authz"
 )
 
 // reviewTimeout bounds each of the two reviews a guarded request asks the API server for.
@@ -69,12 +71,8 @@ func (g *apiGuard) wrap(h http.Handler, role string) http.Handler {
 			return
 		}
 		u := tr.Status.User
-		extra := make(map[string]authorizationv1.ExtraValue, len(u.Extra))
-		for k, v := range u.Extra {
-			extra[k] = authorizationv1.ExtraValue(v)
-		}
 		sar, err := g.kube.AuthorizationV1().SubjectAccessReviews().Create(ctx, &authorizationv1.SubjectAccessReview{Spec: authorizationv1.SubjectAccessReviewSpec{
-			User: u.Username, UID: u.UID, Groups: u.Groups, Extra: extra,
+			User: u.Username, UID: u.UID, Groups: u.Groups, Extra: authz.Extra(u.Extra),
 			NonResourceAttributes: &authorizationv1.NonResourceAttributes{Path: r.URL.Path, Verb: strings.ToLower(r.Method)},
 		}}, metav1.CreateOptions{})
 		if err != nil {
