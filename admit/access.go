@@ -10,7 +10,7 @@ import (
 // Access answers whether a user may get one object (IMG-V6): in a cluster the API server
 // says so through a SubjectAccessReview (package authz), in a file view the view's RBAC
 // objects do. It is the one thing a rule may ask outside the watch caches; an error means
-// the answer is unknown, and the rule refuses with a retryable denial (Result.Retry).
+// the answer is unknown, and the rule refuses with a retryable denial (Result.DenyRetry).
 type Access interface {
 	MayGet(ctx context.Context, user authenticationv1.UserInfo, resource schema.GroupResource, namespace, name string) (bool, error)
 }
