@@ -8,20 +8,13 @@ import (
 	"crypto/x509"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
-	"os"
-	"strings"
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
-	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
-	"sigs.k8s.io/yaml"
 
 	"github.com/hcistorage/storage-webhook/internal/poll"
 )
@@ -36,24 +29,13 @@ import (
 func TestLiveAudit(t *testing.T) {
 	ctx := context.Background()
 	ns := newNamespace(t)
-	reader, nobody := auditTokens(t, ns)
+	role := clusterRoleFrom(t, "../deploy/base/rbac.yaml", "storage-webhook-audit-reader")
+	reader, nobody := roleTokens(t, ctx, ns, role, "audit-reader", "audit-nobody")
 	addr := net.JoinHostPort(suite.env.WebhookInstallOptions.LocalServingHost, fmt.Sprint(suite.env.WebhookInstallOptions.LocalServingPort))
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(suite.env.WebhookInstallOptions.LocalServingCAData)
 	httpc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}}}
-	fetch := func(token string) (int, []byte) {
-		req, _ := http.NewRequest(http.MethodGet, "https://"+addr+"/audit", nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := httpc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, body
-	}
+	fetch := func(token string) (int, []byte) { return getWithToken(t, httpc, "https://"+addr+"/audit", token) }
 
 	t.Run("only an authorized caller reads /audit", func(t *testing.T) {
 		if code, _ := fetch(""); code != http.StatusUnauthorized {
@@ -106,47 +88,4 @@ func TestLiveAudit(t *testing.T) {
 		}
 		poll.Until(t, within, func() bool { return finding("") })
 	})
-}
-
-// auditTokens makes two service accounts in ns and returns their tokens: one bound to
-// deploy/base's storage-webhook-audit-reader ClusterRole, one bound to nothing.
-func auditTokens(t *testing.T, ns string) (reader, nobody string) {
-	t.Helper()
-	ctx := context.Background()
-	data, err := os.ReadFile("../deploy/base/rbac.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var role *rbacv1.ClusterRole
-	for _, doc := range strings.Split(string(data), "\n---\n") {
-		var r rbacv1.ClusterRole
-		if yaml.Unmarshal([]byte(doc), &r) == nil && r.Kind == "ClusterRole" && r.Name == "storage-webhook-audit-reader" {
-			role = &r
-		}
-	}
-	if role == nil {
-		t.Fatal("deploy/base/rbac.yaml has no ClusterRole storage-webhook-audit-reader")
-	}
-	if _, err := suite.kube.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !isAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	token := func(name string) string {
-		if _, err := suite.kube.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		tr, err := suite.kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tr.Status.Token
-	}
-	reader, nobody = token("audit-reader"), token("audit-nobody")
-	if _, err := suite.kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "audit-reader-" + ns},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "audit-reader", Namespace: ns}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	return reader, nobody
 }

@@ -223,55 +223,22 @@ func TestClientAuth(t *testing.T) {
 // ca.crt written to a file (what the pod would mount).
 func renderClientAuthComponent(t *testing.T, dir, clientCA string) (string, string) {
 	t.Helper()
-	if out, err := exec.Command("cp", "-r", "../deploy", dir).CombinedOutput(); err != nil {
-		t.Fatalf("copy deploy/: %v %s", err, out)
-	}
+	deploy := copyDeploy(t)
 	ca, err := os.ReadFile(clientCA)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := os.WriteFile(filepath.Join(dir, "deploy/components/client-auth/client-ca.crt"), ca, 0o644); err != nil {
-		t.Fatal(err)
+	writeOrFail(t, filepath.Join(deploy, "deploy/components/client-auth/client-ca.crt"), ca)
+	rendered := kustomizeComponents(t, deploy, "clientauth-e2e", "client-auth")
+	if got := checkClientAuthRendering(t, rendered); !bytes.Equal(got, ca) {
+		t.Fatal("clientauth-e2e: the client CA Secret's ca.crt is not client-ca.crt")
 	}
-	if out, err := exec.Command(suite.bin, "certs", "--out", filepath.Join(dir, "deploy/overlays/manual/certs")).CombinedOutput(); err != nil {
-		t.Fatalf("storage-webhook certs: %v %s", err, out)
-	}
-	overlay := filepath.Join(dir, "deploy/overlays/clientauth-e2e")
-	if err := os.MkdirAll(overlay, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	kustomization := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- ../../base\ncomponents:\n- ../../components/client-auth\n"
-	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kustomization), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var rendered []byte
-	for _, o := range []string{"clientauth-e2e", "cert-manager", "manual"} {
-		k := filepath.Join(dir, "deploy/overlays", o, "kustomization.yaml")
-		if o != "clientauth-e2e" {
-			data, err := os.ReadFile(k)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := os.WriteFile(k, append(data, "\ncomponents:\n- ../../components/client-auth\n"...), 0o644); err != nil {
-				t.Fatal(err)
-			}
-		}
-		out, err := exec.Command(suite.kubectl, "kustomize", filepath.Dir(k)).Output()
-		if err != nil {
-			t.Fatalf("kustomize %s with the client-auth component: %v", o, err)
-		}
-		if got := checkClientAuthRendering(t, out); !bytes.Equal(got, ca) {
+	for _, o := range []string{"cert-manager", "manual"} {
+		if got := checkClientAuthRendering(t, kustomizeOverlayWith(t, deploy, o, "client-auth")); !bytes.Equal(got, ca) {
 			t.Fatalf("%s: the client CA Secret's ca.crt is not client-ca.crt", o)
 		}
-		if o == "clientauth-e2e" {
-			rendered = out
-		}
 	}
-	path := filepath.Join(dir, "clientauth.yaml")
-	if err := os.WriteFile(path, rendered, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path, writeOrFail(t, filepath.Join(dir, "client-ca-secret.crt"), ca)
+	return writeOrFail(t, filepath.Join(dir, "clientauth.yaml"), rendered), writeOrFail(t, filepath.Join(dir, "client-ca-secret.crt"), ca)
 }
 
 func writeOrFail(t *testing.T, path string, data []byte) string {
@@ -352,49 +319,10 @@ func startClientAuthWebhook(t *testing.T, dir, host, certDir, kubeconfig, client
 		t.Fatal(err)
 	}
 	probes := fmt.Sprintf("http://127.0.0.1:%d", probePort)
-	logFile := filepath.Join(dir, "webhook.log")
-	log, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(suite.bin, "serve", "--listen", host, "--metrics-listen", fmt.Sprintf("127.0.0.1:%d", probePort),
+	startTestWebhook(t, filepath.Join(dir, "webhook.log"), probes+"/readyz",
+		"--listen", host, "--metrics-listen", fmt.Sprintf("127.0.0.1:%d", probePort),
 		"--tls-cert-file", filepath.Join(certDir, "tls.crt"), "--tls-key-file", filepath.Join(certDir, "tls.key"),
 		"--client-ca-file", clientCA, "--kubeconfig", kubeconfig, "--log-format", "text", "--shutdown-delay", "0s")
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait(); log.Close() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("webhook log:\n%s", readFile(logFile))
-		}
-	})
-	pollUntil(t, "the webhook is ready", func() error {
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("webhook exited: %v; log:\n%s", err, readFile(logFile))
-		default:
-		}
-		resp, err := http.Get(probes + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz: HTTP %d", resp.StatusCode)
-		}
-		return nil
-	})
 	return probes
 }
 
@@ -423,16 +351,4 @@ func imageReview(t *testing.T) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// pollUntil calls check until it returns nil, failing the test after `within`.
-func pollUntil(t *testing.T, what string, check func() error) {
-	t.Helper()
-	deadline := time.Now().Add(within)
-	for err := check(); err != nil; err = check() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: not within %v: %v", what, within, err)
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
 }

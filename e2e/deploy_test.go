@@ -3,56 +3,24 @@
 package e2e
 
 import (
-	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
 // TestOverlaysServerSideDryRun renders both overlays with the pinned kubectl's kustomize
 // and has the API server accept every object with a server-side dry run.
 func TestOverlaysServerSideDryRun(t *testing.T) {
-	dir := t.TempDir()
-	if out, err := exec.Command("cp", "-r", "../deploy", dir).CombinedOutput(); err != nil {
-		t.Fatalf("copy deploy/: %v %s", err, out)
-	}
-	certs := filepath.Join(dir, "deploy/overlays/manual/certs")
-	if out, err := exec.Command(suite.bin, "certs", "--out", certs).CombinedOutput(); err != nil {
-		t.Fatalf("storage-webhook certs: %v %s", err, out)
-	}
-	// Namespaced objects need their namespace to exist for a dry run; it is excluded from
-	// the webhooks' namespaceSelector anyway.
-	_, err := suite.kube.CoreV1().Namespaces().Create(context.Background(),
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "storage-webhook"}}, metav1.CreateOptions{})
-	if err != nil && !isAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	dir := copyDeploy(t)
 	for _, overlay := range []string{"cert-manager", "manual"} {
 		t.Run(overlay, func(t *testing.T) {
-			rendered, err := exec.Command(suite.kubectl, "kustomize", filepath.Join(dir, "deploy/overlays", overlay)).Output()
-			if err != nil {
-				t.Fatalf("kustomize: %v", err)
-			}
+			rendered := kustomizeOverlayWith(t, dir, overlay)
 			checkRendered(t, overlay, rendered)
-			file := filepath.Join(dir, overlay+".yaml")
-			if err := os.WriteFile(file, renameWebhookConfigurations(t, rendered, "storage-webhook-dryrun-"+overlay), 0o644); err != nil {
-				t.Fatal(err)
-			}
+			objects := strings.Count(string(rendered), "\nkind: ") + boolInt(strings.HasPrefix(string(rendered), "kind: "))
 			start := time.Now()
-			out, err := kubectl("apply", "--server-side", "--field-manager", "e2e", "--dry-run=server", "-f", file)
-			if err != nil {
-				t.Fatalf("server-side dry run: %v\n%s", err, out)
-			}
-			if n := strings.Count(out, "(server dry run)"); n != strings.Count(string(rendered), "\nkind: ")+boolInt(strings.HasPrefix(string(rendered), "kind: ")) {
-				t.Errorf("%d objects accepted, rendered %d:\n%s", n, strings.Count(string(rendered), "\nkind: "), out)
-			}
+			out := serverSideDryRun(t, rendered, "storage-webhook-dryrun-"+overlay, objects)
 			t.Logf("%s: %d objects accepted by server-side dry run in %v", overlay, strings.Count(out, "(server dry run)"), time.Since(start).Round(time.Millisecond))
 		})
 	}

@@ -10,13 +10,17 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	corev1 "k8s.io/api/core/v1"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
@@ -312,3 +316,200 @@ func str(u *unstructured.Unstructured, fields ...string) string {
 }
 
 func isAlreadyExists(err error) bool { return apierrors.IsAlreadyExists(err) }
+
+// pollUntil calls check until it returns nil, failing the test after `within`.
+func pollUntil(t *testing.T, what string, check func() error) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for err := check(); err != nil; err = check() {
+		if time.Now().After(deadline) {
+			t.Fatalf("%s: not within %v: %v", what, within, err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// startTestWebhook is startWebhook for a test: `storage-webhook serve args...` ready on
+// readyURL, stopped when the test ends, its log (logFile) logged if the test failed.
+func startTestWebhook(t *testing.T, logFile, readyURL string, args ...string) *webhookProcess {
+	t.Helper()
+	w, err := startWebhook(args, logFile, readyURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		w.stop()
+		if t.Failed() {
+			t.Logf("webhook log:\n%s", readFile(logFile))
+		}
+	})
+	return w
+}
+
+// copyDeploy copies deploy/ into a directory of the test's, with the manual overlay's
+// certificate made by `storage-webhook certs --out`, and returns that directory (the copy is
+// its deploy/).
+func copyDeploy(t *testing.T) string {
+	t.Helper()
+	dir := t.TempDir()
+	if out, err := exec.Command("cp", "-r", "../deploy", dir).CombinedOutput(); err != nil {
+		t.Fatalf("copy deploy/: %v %s", err, out)
+	}
+	if out, err := exec.Command(suite.bin, "certs", "--out", filepath.Join(dir, "deploy/overlays/manual/certs")).CombinedOutput(); err != nil {
+		t.Fatalf("storage-webhook certs: %v %s", err, out)
+	}
+	return dir
+}
+
+// kustomizeComponents writes an overlay name into the copy of deploy/ in dir (copyDeploy)
+// holding the base and the components (of deploy/components, in that order) and renders it
+// with the pinned kubectl's kustomize.
+func kustomizeComponents(t *testing.T, dir, name string, components ...string) []byte {
+	t.Helper()
+	overlay := filepath.Join(dir, "deploy/overlays", name)
+	if err := os.MkdirAll(overlay, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- ../../base\ncomponents:\n"
+	for _, c := range components {
+		k += "- ../../components/" + c + "\n"
+	}
+	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(k), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return kustomize(t, overlay)
+}
+
+// kustomizeOverlayWith appends the components to the shipped overlay's kustomization in the
+// copy of deploy/ in dir (once per copy: the overlay has no components: of its own) and
+// renders it with the pinned kubectl's kustomize; with no components it renders the overlay
+// as shipped.
+func kustomizeOverlayWith(t *testing.T, dir, overlay string, components ...string) []byte {
+	t.Helper()
+	path := filepath.Join(dir, "deploy/overlays", overlay)
+	if len(components) > 0 {
+		k := filepath.Join(path, "kustomization.yaml")
+		data, err := os.ReadFile(k)
+		if err != nil {
+			t.Fatal(err)
+		}
+		data = append(data, "\ncomponents:\n"...)
+		for _, c := range components {
+			data = append(data, "- ../../components/"+c+"\n"...)
+		}
+		if err := os.WriteFile(k, data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return kustomize(t, path)
+}
+
+// kustomize renders a kustomization directory with the pinned kubectl.
+func kustomize(t *testing.T, path string) []byte {
+	t.Helper()
+	out, err := exec.Command(suite.kubectl, "kustomize", path).Output()
+	if err != nil {
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			t.Fatalf("kustomize %s: %v\n%s", path, err, exit.Stderr)
+		}
+		t.Fatalf("kustomize %s: %v", path, err)
+	}
+	return out
+}
+
+// serverSideDryRun has the API server accept a rendering with `kubectl apply --server-side
+// --dry-run=server`, checks it accepted all `objects` objects, and returns kubectl's output.
+// Namespaced objects need their namespace for a dry run, so it makes storage-webhook (the
+// webhooks' namespaceSelector excludes it anyway); the webhook configurations are renamed
+// configName (see renameWebhookConfigurations).
+func serverSideDryRun(t *testing.T, rendered []byte, configName string, objects int) string {
+	t.Helper()
+	_, err := suite.kube.CoreV1().Namespaces().Create(context.Background(),
+		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "storage-webhook"}}, metav1.CreateOptions{})
+	if err != nil && !isAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	file := filepath.Join(t.TempDir(), configName+".yaml")
+	if err := os.WriteFile(file, renameWebhookConfigurations(t, rendered, configName), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out, err := kubectl("apply", "--server-side", "--field-manager", "e2e", "--dry-run=server", "-f", file)
+	if err != nil {
+		t.Fatalf("server-side dry run: %v\n%s", err, out)
+	}
+	if n := strings.Count(out, "(server dry run)"); n != objects {
+		t.Errorf("%d objects accepted, rendered %d:\n%s", n, objects, out)
+	}
+	return out
+}
+
+// clusterRoleFrom reads the ClusterRole name from a manifest file of one or more documents.
+func clusterRoleFrom(t *testing.T, file, name string) *rbacv1.ClusterRole {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, doc := range strings.Split(string(data), "\n---\n") {
+		var r rbacv1.ClusterRole
+		if yaml.Unmarshal([]byte(doc), &r) == nil && r.Kind == "ClusterRole" && r.Name == name {
+			return &r
+		}
+	}
+	t.Fatalf("%s has no ClusterRole %s", file, name)
+	return nil
+}
+
+// roleTokens creates role (unless it exists) and two service accounts in ns, boundName bound
+// to role (until the test ends) and unboundName bound to nothing, and returns their tokens
+// (TokenRequest).
+func roleTokens(t *testing.T, ctx context.Context, ns string, role *rbacv1.ClusterRole, boundName, unboundName string) (bound, unbound string) {
+	t.Helper()
+	if _, err := suite.kube.RbacV1().ClusterRoles().Create(ctx, role, metav1.CreateOptions{}); err != nil && !isAlreadyExists(err) {
+		t.Fatal(err)
+	}
+	token := func(name string) string {
+		if _, err := suite.kube.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		tr, err := suite.kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return tr.Status.Token
+	}
+	bound, unbound = token(boundName), token(unboundName)
+	binding := boundName + "-" + ns
+	if _, err := suite.kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
+		ObjectMeta: metav1.ObjectMeta{Name: binding},
+		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
+		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: boundName, Namespace: ns}},
+	}, metav1.CreateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = suite.kube.RbacV1().ClusterRoleBindings().Delete(context.Background(), binding, metav1.DeleteOptions{})
+	})
+	return bound, unbound
+}
+
+// getWithToken GETs url with c, as the bearer of token (no Authorization header when token
+// is empty), and returns the status code and the body.
+func getWithToken(t *testing.T, c *http.Client, url, token string) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, body
+}

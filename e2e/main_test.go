@@ -45,7 +45,7 @@ var suite struct {
 	kubectl    string
 	kubeconfig string
 	tmp        string
-	webhook    *webhookProcess
+	webhook    *suiteWebhook
 }
 
 func TestMain(m *testing.M) {
@@ -112,7 +112,7 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
-	suite.webhook = &webhookProcess{}
+	suite.webhook = &suiteWebhook{}
 	if err := suite.webhook.start(); err != nil {
 		fmt.Fprintln(os.Stderr, "start webhook:", err)
 		return 1
@@ -143,60 +143,98 @@ func writeKubeconfig(cfg *rest.Config, path string) (string, error) {
 	return path, clientcmd.WriteToFile(*kc, path)
 }
 
-// webhookProcess is the real binary, serving on the address envtest registered.
-type webhookProcess struct {
-	cmd     *exec.Cmd
-	done    chan error
-	probes  string
-	logFile string
+// suiteWebhook is the suite's webhook: the real binary, serving on the address envtest
+// registered, its probes and metrics on probes. TestLife stops and restarts it.
+type suiteWebhook struct {
+	proc   *webhookProcess
+	probes string
 }
 
-func (w *webhookProcess) start() error {
+func (w *suiteWebhook) start() error {
 	opts := suite.env.WebhookInstallOptions
 	probePort, err := freePort()
 	if err != nil {
 		return err
 	}
 	w.probes = fmt.Sprintf("http://127.0.0.1:%d", probePort)
-	w.logFile = filepath.Join(suite.tmp, "webhook.log")
-	log, err := os.OpenFile(w.logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return err
-	}
-	w.cmd = exec.Command(suite.bin, "serve",
+	w.proc, err = startWebhook([]string{
 		"--listen", net.JoinHostPort(opts.LocalServingHost, fmt.Sprint(opts.LocalServingPort)),
 		"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", probePort),
 		"--tls-cert-file", filepath.Join(opts.LocalServingCertDir, "tls.crt"),
 		"--tls-key-file", filepath.Join(opts.LocalServingCertDir, "tls.key"),
-		"--kubeconfig", suite.kubeconfig, "--log-format", "text")
+		"--kubeconfig", suite.kubeconfig, "--log-format", "text",
+	}, filepath.Join(suite.tmp, "webhook.log"), w.probes+"/readyz")
+	return err
+}
+
+func (w *suiteWebhook) stop() {
+	if w.proc != nil {
+		w.proc.stop()
+		w.proc = nil
+	}
+}
+
+// webhookProcess is a running `storage-webhook serve`.
+type webhookProcess struct {
+	cmd     *exec.Cmd
+	done    chan error // the result of Wait, once the process has exited
+	logFile string
+}
+
+// webhookReadyWithin is how long a started webhook may take to answer its readiness URL.
+const webhookReadyWithin = 30 * time.Second
+
+// startWebhook runs `$STORAGE_WEBHOOK_BIN serve args...`, its output appended to logFile, and
+// waits until readyURL (its /readyz) answers 200. It returns an error, the log attached, if the
+// process exits first or is not ready within webhookReadyWithin (then it is stopped). It takes
+// no *testing.T: TestMain starts the suite's webhook with it; tests use startTestWebhook.
+func startWebhook(args []string, logFile, readyURL string) (*webhookProcess, error) {
+	log, err := os.OpenFile(logFile, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	w := &webhookProcess{cmd: exec.Command(suite.bin, append([]string{"serve"}, args...)...), logFile: logFile}
 	w.cmd.Stdout, w.cmd.Stderr = log, log
 	if err := w.cmd.Start(); err != nil {
-		return err
+		log.Close()
+		return nil, err
 	}
 	w.done = make(chan error, 1)
 	go func() { w.done <- w.cmd.Wait(); log.Close() }()
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
+	deadline := time.Now().Add(webhookReadyWithin)
+	for {
 		select {
 		case err := <-w.done:
-			return fmt.Errorf("webhook exited: %v; log:\n%s", err, readFile(w.logFile))
+			return nil, fmt.Errorf("webhook exited: %v; log:\n%s", err, readFile(logFile))
 		default:
 		}
-		if resp, err := http.Get(w.probes + "/readyz"); err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
-				return nil
-			}
+		err := ready(readyURL)
+		if err == nil {
+			return w, nil
+		}
+		if time.Now().After(deadline) {
+			w.stop()
+			return nil, fmt.Errorf("webhook not ready within %v: %v; log:\n%s", webhookReadyWithin, err, readFile(logFile))
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	return fmt.Errorf("webhook not ready within 30s; log:\n%s", readFile(w.logFile))
 }
 
-func (w *webhookProcess) stop() {
-	if w.cmd == nil || w.cmd.Process == nil {
-		return
+// ready is nil when url answers 200.
+func ready(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
 	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: HTTP %d", url, resp.StatusCode)
+	}
+	return nil
+}
+
+// stop interrupts the process and waits for it to exit, killing it after 20 s.
+func (w *webhookProcess) stop() {
 	_ = w.cmd.Process.Signal(os.Interrupt)
 	select {
 	case <-w.done:
@@ -204,7 +242,6 @@ func (w *webhookProcess) stop() {
 		_ = w.cmd.Process.Kill()
 		<-w.done
 	}
-	w.cmd = nil
 }
 
 func readFile(path string) string {

@@ -9,17 +9,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
-	corev1 "k8s.io/api/core/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -45,70 +41,24 @@ func TestMetricsSecure(t *testing.T) {
 		ports[i] = p
 	}
 	metricsAddr, probes := fmt.Sprintf("127.0.0.1:%d", ports[1]), fmt.Sprintf("http://127.0.0.1:%d", ports[2])
-	logFile := filepath.Join(dir, "webhook.log")
-	log, err := os.Create(logFile)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(suite.bin, "serve", "--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--metrics-listen", metricsAddr,
+	startTestWebhook(t, filepath.Join(dir, "webhook.log"), probes+"/readyz",
+		"--listen", fmt.Sprintf("127.0.0.1:%d", ports[0]), "--metrics-listen", metricsAddr,
 		"--metrics-secure", "--probes-listen", fmt.Sprintf("127.0.0.1:%d", ports[2]),
 		"--tls-cert-file", filepath.Join(certDir, "tls.crt"), "--tls-key-file", filepath.Join(certDir, "tls.key"),
 		"--kubeconfig", suite.kubeconfig, "--log-format", "text", "--shutdown-delay", "0s")
-	cmd.Stdout, cmd.Stderr = log, log
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait(); log.Close() }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(os.Interrupt)
-		select {
-		case <-done:
-		case <-time.After(20 * time.Second):
-			_ = cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("webhook log:\n%s", readFile(logFile))
-		}
-	})
-	pollUntil(t, "the webhook is ready on the plain probes port", func() error {
-		select {
-		case err := <-done:
-			done <- err
-			t.Fatalf("webhook exited: %v; log:\n%s", err, readFile(logFile))
-		default:
-		}
-		resp, err := http.Get(probes + "/readyz")
-		if err != nil {
-			return err
-		}
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			return fmt.Errorf("/readyz: HTTP %d", resp.StatusCode)
-		}
-		return nil
-	})
 
 	ns := newNamespace(t)
-	reader, nobody := metricsTokens(t, ctx, ns)
+	// deploy/components/metrics-secure's role, as Prometheus would be bound to it.
+	role := clusterRoleFrom(t, "../deploy/components/metrics-secure/metrics-reader.yaml", "storage-webhook-metrics-reader")
+	reader, nobody := roleTokens(t, ctx, ns, role, "prometheus", "not-prometheus")
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM([]byte(readFile(filepath.Join(certDir, "ca.crt"))))
 	httpc := &http.Client{Timeout: 20 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{
 		RootCAs: pool, ServerName: "storage-webhook.storage-webhook.svc", MinVersion: tls.VersionTLS12}}}
 	fetch := func(path, token string) (int, string) {
 		t.Helper()
-		req, _ := http.NewRequest(http.MethodGet, "https://"+metricsAddr+path, nil)
-		if token != "" {
-			req.Header.Set("Authorization", "Bearer "+token)
-		}
-		resp, err := httpc.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		body, _ := io.ReadAll(resp.Body)
-		return resp.StatusCode, string(body)
+		code, body := getWithToken(t, httpc, "https://"+metricsAddr+path, token)
+		return code, string(body)
 	}
 	for _, c := range []struct {
 		name, path, token string
@@ -156,72 +106,15 @@ func TestMetricsSecure(t *testing.T) {
 	})
 }
 
-// metricsTokens makes two service accounts in ns and returns their tokens: one bound to
-// deploy/components/metrics-secure's storage-webhook-metrics-reader, one bound to nothing.
-func metricsTokens(t *testing.T, ctx context.Context, ns string) (reader, nobody string) {
-	t.Helper()
-	var role rbacv1.ClusterRole
-	if err := yaml.Unmarshal([]byte(readFile("../deploy/components/metrics-secure/metrics-reader.yaml")), &role); err != nil || role.Name != "storage-webhook-metrics-reader" {
-		t.Fatalf("metrics-reader.yaml: %v %q", err, role.Name)
-	}
-	if _, err := suite.kube.RbacV1().ClusterRoles().Create(ctx, &role, metav1.CreateOptions{}); err != nil && !isAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	token := func(name string) string {
-		if _, err := suite.kube.CoreV1().ServiceAccounts(ns).Create(ctx, &corev1.ServiceAccount{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{}); err != nil {
-			t.Fatal(err)
-		}
-		tr, err := suite.kube.CoreV1().ServiceAccounts(ns).CreateToken(ctx, name, &authenticationv1.TokenRequest{}, metav1.CreateOptions{})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tr.Status.Token
-	}
-	reader, nobody = token("prometheus"), token("not-prometheus")
-	if _, err := suite.kube.RbacV1().ClusterRoleBindings().Create(ctx, &rbacv1.ClusterRoleBinding{
-		ObjectMeta: metav1.ObjectMeta{Name: "metrics-reader-" + ns},
-		RoleRef:    rbacv1.RoleRef{APIGroup: "rbac.authorization.k8s.io", Kind: "ClusterRole", Name: role.Name},
-		Subjects:   []rbacv1.Subject{{Kind: "ServiceAccount", Name: "prometheus", Namespace: ns}},
-	}, metav1.CreateOptions{}); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		_ = suite.kube.RbacV1().ClusterRoleBindings().Delete(context.Background(), "metrics-reader-"+ns, metav1.DeleteOptions{})
-	})
-	return reader, nobody
-}
-
 // TestMetricsSecureComponentServerSideDryRun renders the base with the monitoring and
 // metrics-secure components (in that order, as deploy/README.md says) with the pinned
 // kubectl's kustomize, checks the Deployment's flags and probes, the ClusterRole and the
 // HTTPS ServiceMonitor, and has the API server accept every object with a server-side dry
 // run. Without monitoring the component renders too, adding no ServiceMonitor.
 func TestMetricsSecureComponentServerSideDryRun(t *testing.T) {
-	dir := t.TempDir()
-	if out, err := exec.Command("cp", "-r", "../deploy", dir).CombinedOutput(); err != nil {
-		t.Fatalf("copy deploy/: %v %s", err, out)
-	}
-	render := func(name string, components ...string) string {
-		t.Helper()
-		overlay := filepath.Join(dir, "deploy/overlays", name)
-		if err := os.MkdirAll(overlay, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		k := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\nresources:\n- ../../base\ncomponents:\n"
-		for _, c := range components {
-			k += "- ../../components/" + c + "\n"
-		}
-		if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(k), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		out, err := exec.Command(suite.kubectl, "kustomize", overlay).Output()
-		if err != nil {
-			t.Fatalf("kustomize %v: %v", components, err)
-		}
-		return string(out)
-	}
-	rendered := render("metrics-secure-e2e", "monitoring", "metrics-secure")
-	alone := render("metrics-secure-alone-e2e", "metrics-secure")
+	dir := copyDeploy(t)
+	rendered := string(kustomizeComponents(t, dir, "metrics-secure-e2e", "monitoring", "metrics-secure"))
+	alone := string(kustomizeComponents(t, dir, "metrics-secure-alone-e2e", "metrics-secure"))
 	if strings.Contains(alone, "kind: ServiceMonitor") || !strings.Contains(alone, "--metrics-secure") {
 		t.Error("metrics-secure alone: want the flag and no ServiceMonitor")
 	}
@@ -264,21 +157,6 @@ func TestMetricsSecureComponentServerSideDryRun(t *testing.T) {
 	if !strings.Contains(rendered, "name: storage-webhook-metrics-reader") {
 		t.Error("no storage-webhook-metrics-reader")
 	}
-	_, err := suite.kube.CoreV1().Namespaces().Create(context.Background(),
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "storage-webhook"}}, metav1.CreateOptions{})
-	if err != nil && !isAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, "metrics-secure.yaml")
-	if err := os.WriteFile(file, renameWebhookConfigurations(t, []byte(rendered), "storage-webhook-dryrun-metrics-secure"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := kubectl("apply", "--server-side", "--field-manager", "e2e", "--dry-run=server", "-f", file)
-	if err != nil {
-		t.Fatalf("server-side dry run: %v\n%s", err, out)
-	}
-	if n := strings.Count(out, "(server dry run)"); n != objects {
-		t.Errorf("%d objects accepted, rendered %d:\n%s", n, objects, out)
-	}
+	serverSideDryRun(t, []byte(rendered), "storage-webhook-dryrun-metrics-secure", objects)
 	t.Logf("base + monitoring + metrics-secure: %d objects accepted by server-side dry run", objects)
 }

@@ -3,16 +3,10 @@
 package e2e
 
 import (
-	"context"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
 )
 
@@ -59,69 +53,21 @@ type servicePort struct {
 // alerts, and has the API server accept every object with a server-side dry run. Each
 // shipped overlay must render with the component too.
 func TestMonitoringComponentServerSideDryRun(t *testing.T) {
-	dir := t.TempDir()
-	if out, err := exec.Command("cp", "-r", "../deploy", dir).CombinedOutput(); err != nil {
-		t.Fatalf("copy deploy/: %v %s", err, out)
-	}
-	overlay := filepath.Join(dir, "deploy/overlays/monitoring-e2e")
-	if err := os.MkdirAll(overlay, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	kustomization := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n" +
-		"resources:\n- ../../base\ncomponents:\n- ../../components/monitoring\n"
-	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kustomization), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rendered, err := exec.Command(suite.kubectl, "kustomize", overlay).Output()
-	if err != nil {
-		t.Fatalf("kustomize: %v", err)
-	}
+	dir := copyDeploy(t)
+	rendered := kustomizeComponents(t, dir, "monitoring-e2e", "monitoring")
 	objects := checkMonitoring(t, rendered)
-
-	_, err = suite.kube.CoreV1().Namespaces().Create(context.Background(),
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "storage-webhook"}}, metav1.CreateOptions{})
-	if err != nil && !isAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, "monitoring.yaml")
-	if err := os.WriteFile(file, renameWebhookConfigurations(t, rendered, "storage-webhook-dryrun-monitoring"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := kubectl("apply", "--server-side", "--field-manager", "e2e", "--dry-run=server", "-f", file)
-	if err != nil {
-		t.Fatalf("server-side dry run: %v\n%s", err, out)
-	}
-	if n := strings.Count(out, "(server dry run)"); n != objects {
-		t.Errorf("%d objects accepted, rendered %d:\n%s", n, objects, out)
-	}
+	out := serverSideDryRun(t, rendered, "storage-webhook-dryrun-monitoring", objects)
 	for _, want := range []string{"servicemonitor.monitoring.coreos.com/storage-webhook ", "prometheusrule.monitoring.coreos.com/storage-webhook "} {
-		if !strings.Contains(string(out), want) {
+		if !strings.Contains(out, want) {
 			t.Errorf("the dry run does not mention %s:\n%s", strings.TrimSpace(want), out)
 		}
 	}
 	t.Logf("base + monitoring: %d objects accepted by server-side dry run", objects)
 
 	// deploy/README.md: either overlay takes the component with one `components:` entry.
-	certs := filepath.Join(dir, "deploy/overlays/manual/certs")
-	if out, err := exec.Command(suite.bin, "certs", "--out", certs).CombinedOutput(); err != nil {
-		t.Fatalf("storage-webhook certs: %v %s", err, out)
-	}
 	for _, name := range []string{"cert-manager", "manual"} {
 		t.Run(name, func(t *testing.T) {
-			k := filepath.Join(dir, "deploy/overlays", name, "kustomization.yaml")
-			data, err := os.ReadFile(k)
-			if err != nil {
-				t.Fatal(err)
-			}
-			data = append(data, "\ncomponents:\n- ../../components/monitoring\n"...)
-			if err := os.WriteFile(k, data, 0o644); err != nil {
-				t.Fatal(err)
-			}
-			rendered, err := exec.Command(suite.kubectl, "kustomize", filepath.Dir(k)).Output()
-			if err != nil {
-				t.Fatalf("kustomize: %v", err)
-			}
-			checkMonitoring(t, rendered)
+			checkMonitoring(t, kustomizeOverlayWith(t, dir, name, "monitoring"))
 		})
 	}
 }

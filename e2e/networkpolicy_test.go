@@ -3,7 +3,6 @@
 package e2e
 
 import (
-	"context"
 	"encoding/json"
 	"os"
 	"os/exec"
@@ -12,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	corev1 "k8s.io/api/core/v1"
 	networkingv1 "k8s.io/api/networking/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"sigs.k8s.io/yaml"
@@ -27,23 +25,7 @@ import (
 // (a CIDR without its mask, through the chart) fails the install instead of installing
 // something else.
 func TestNetworkPolicyServerSideDryRun(t *testing.T) {
-	dir := t.TempDir()
-	if out, err := exec.Command("cp", "-r", "../deploy", dir).CombinedOutput(); err != nil {
-		t.Fatalf("copy deploy/: %v %s", err, out)
-	}
-	overlay := filepath.Join(dir, "deploy/overlays/netpol-e2e")
-	if err := os.MkdirAll(overlay, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	kustomization := "apiVersion: kustomize.config.k8s.io/v1beta1\nkind: Kustomization\n" +
-		"resources:\n- ../../base\ncomponents:\n- ../../components/webhook-from-apiservers\n"
-	if err := os.WriteFile(filepath.Join(overlay, "kustomization.yaml"), []byte(kustomization), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	rendered, err := exec.Command(suite.kubectl, "kustomize", overlay).Output()
-	if err != nil {
-		t.Fatalf("kustomize: %v", err)
-	}
+	rendered := kustomizeComponents(t, copyDeploy(t), "netpol-e2e", "webhook-from-apiservers")
 
 	// The component's peers, from its patch file.
 	patchYAML, err := os.ReadFile("../deploy/components/webhook-from-apiservers/apiservers.yaml")
@@ -92,21 +74,7 @@ func TestNetworkPolicyServerSideDryRun(t *testing.T) {
 		t.Errorf("rendered ingress %s, want the webhook rule's peers to be the component's %v", got, want)
 	}
 
-	if _, err := suite.kube.CoreV1().Namespaces().Create(context.Background(),
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "storage-webhook"}}, metav1.CreateOptions{}); err != nil && !isAlreadyExists(err) {
-		t.Fatal(err)
-	}
-	file := filepath.Join(dir, "netpol.yaml")
-	if err := os.WriteFile(file, renameWebhookConfigurations(t, rendered, "storage-webhook-dryrun-netpol"), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	out, err := kubectl("apply", "--server-side", "--field-manager", "e2e", "--dry-run=server", "-f", file)
-	if err != nil {
-		t.Fatalf("server-side dry run: %v\n%s", err, out)
-	}
-	if n := strings.Count(out, "(server dry run)"); n != objects {
-		t.Errorf("%d objects accepted, rendered %d:\n%s", n, objects, out)
-	}
+	out := serverSideDryRun(t, rendered, "storage-webhook-dryrun-netpol", objects)
 	if !strings.Contains(out, "networkpolicy.networking.k8s.io/storage-webhook ") {
 		t.Errorf("the dry run does not mention the NetworkPolicy:\n%s", out)
 	}
