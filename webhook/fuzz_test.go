@@ -8,8 +8,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"reflect"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -241,4 +244,62 @@ const fuzzTimeout = 10 * time.Second
 // first bug FuzzDecodeQuantity found was a quantity that took hours to parse).
 func fuzzDeadline(d time.Duration, input any) (stop func() bool) {
 	return time.AfterFunc(d, func() { panic(fmt.Sprintf("one input ran for over %v: %.200q", d, input)) }).Stop
+}
+
+// TestFuzzCorporaHoldEveryFixture: each admission fixture's review is a seed of
+// FuzzAdmissionHTTP, and its object (or, for a DELETE, its old object) a seed of
+// FuzzRulesDecode, so the fuzzers start from every case the rules know. A new fixture
+// without its seeds fails here.
+func TestFuzzCorporaHoldEveryFixture(t *testing.T) {
+	files, err := filepath.Glob("../testdata/admission/*/*.json")
+	if err != nil || len(files) == 0 {
+		t.Fatalf("no fixtures: %v", err)
+	}
+	objects := map[string]bool{}
+	seeds, err := filepath.Glob("testdata/fuzz/FuzzRulesDecode/*")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, seed := range seeds {
+		data, err := os.ReadFile(seed)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines := strings.Split(string(data), "\n")
+		if len(lines) < 2 || !strings.HasPrefix(lines[1], "[]byte(") {
+			continue
+		}
+		if obj, err := strconv.Unquote(strings.TrimSuffix(strings.TrimPrefix(lines[1], "[]byte("), ")")); err == nil {
+			objects[obj] = true
+		}
+	}
+	for _, file := range files {
+		name := "fixture-" + filepath.Base(filepath.Dir(file)) + "-" + strings.TrimSuffix(filepath.Base(file), ".json")
+		if _, err := os.Stat(filepath.Join("testdata/fuzz/FuzzAdmissionHTTP", name)); err != nil {
+			t.Errorf("%s has no seed FuzzAdmissionHTTP/%s", file, name)
+		}
+		data, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var fx fixture
+		if err := json.Unmarshal(data, &fx); err != nil {
+			t.Fatal(err)
+		}
+		var ar admissionv1.AdmissionReview
+		if err := json.Unmarshal(fx.Review, &ar); err != nil || ar.Request == nil {
+			continue // the bad-envelope fixtures carry no object
+		}
+		raw := ar.Request.Object.Raw
+		if len(raw) == 0 {
+			raw = ar.Request.OldObject.Raw
+		}
+		var buf bytes.Buffer
+		if len(raw) == 0 || json.Compact(&buf, raw) != nil {
+			continue
+		}
+		if !objects[buf.String()] {
+			t.Errorf("%s: its object is no seed of FuzzRulesDecode (add %s-object)", file, name)
+		}
+	}
 }
