@@ -111,32 +111,37 @@ func Generate(o Options) (*Bundle, error) {
 		return nil, err
 	}
 
+	names := serviceNames(o.Service, o.Namespace)
+	cert, key, err := newLeaf(names[2], names, x509.ExtKeyUsageServerAuth, o.Validity, caCert, caKey) // CN <svc>.<ns>.svc
+	if err != nil {
+		return nil, err
+	}
+	return &Bundle{CACert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), Cert: cert, Key: key}, nil
+}
+
+// newLeaf returns a fresh certificate for commonName (and dnsNames) with one extended key
+// usage, signed by the CA, and its key, both PEM.
+func newLeaf(commonName string, dnsNames []string, usage x509.ExtKeyUsage, validity time.Duration, caCert *x509.Certificate, caKey *ecdsa.PrivateKey) (certPEM, keyPEM []byte, err error) {
 	key, err := newKey()
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	names := serviceNames(o.Service, o.Namespace)
-	tmpl, err := template(names[2], o.Validity) // <svc>.<ns>.svc
+	tmpl, err := template(commonName, validity)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	tmpl.DNSNames = names
+	tmpl.DNSNames = dnsNames
 	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}
+	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{usage}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
 	if err != nil {
-		return nil, fmt.Errorf("certs: create serving certificate: %w", err)
+		return nil, nil, fmt.Errorf("certs: create certificate %s: %w", commonName, err)
 	}
 	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
 	if err != nil {
-		return nil, fmt.Errorf("certs: marshal serving key: %w", err)
+		return nil, nil, fmt.Errorf("certs: marshal key of %s: %w", commonName, err)
 	}
-
-	return &Bundle{
-		CACert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		Cert:   pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		Key:    pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-	}, nil
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
 }
 
 // newCA returns a fresh self-signed CA (key, parsed certificate and DER) named commonName.
@@ -215,17 +220,24 @@ func WriteFiles(b *Bundle, dir string) error {
 	if b == nil {
 		return errors.New("certs: nil bundle")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("certs: create directory %q: %w", dir, err)
-	}
-	files := []struct {
-		name string
-		data []byte
-		mode os.FileMode
-	}{
+	return writeFiles(dir, []file{
 		{certFile, b.Cert, 0o644},
 		{keyFile, b.Key, 0o600},
 		{caCertFile, b.CACert, 0o644},
+	})
+}
+
+// file is one file writeFiles writes.
+type file struct {
+	name string
+	data []byte
+	mode os.FileMode
+}
+
+// writeFiles creates dir (0755) and writes each file into it atomically.
+func writeFiles(dir string, files []file) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("certs: create directory %q: %w", dir, err)
 	}
 	for _, f := range files {
 		if err := writeAtomic(filepath.Join(dir, f.name), f.data, f.mode); err != nil {

@@ -1,15 +1,12 @@
 package certs
 
 import (
-	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
 	"net"
-	"os"
 	"path"
-	"path/filepath"
 	"strings"
 	"time"
 
@@ -66,23 +63,9 @@ func GenerateClientAuth(o ClientAuthOptions) (*ClientAuth, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := newKey()
+	cert, key, err := newLeaf(clientCommonName, nil, x509.ExtKeyUsageClientAuth, o.Validity, caCert, caKey)
 	if err != nil {
 		return nil, err
-	}
-	tmpl, err := template(clientCommonName, o.Validity)
-	if err != nil {
-		return nil, err
-	}
-	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
-	tmpl.ExtKeyUsage = []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, caCert, &key.PublicKey, caKey)
-	if err != nil {
-		return nil, fmt.Errorf("certs: create client certificate: %w", err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, fmt.Errorf("certs: marshal client key: %w", err)
 	}
 	kubeconfig, err := yaml.Marshal(map[string]any{
 		"apiVersion": "v1",
@@ -118,8 +101,8 @@ func GenerateClientAuth(o ClientAuthOptions) (*ClientAuth, error) {
 	}
 	return &ClientAuth{
 		CACert:          pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}),
-		Cert:            pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		Key:             pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
+		Cert:            cert,
+		Key:             key,
 		Kubeconfig:      kubeconfig,
 		AdmissionConfig: admission,
 	}, nil
@@ -146,23 +129,11 @@ func WriteClientAuthFiles(c *ClientAuth, dir string) error {
 	if c == nil {
 		return errors.New("certs: nil client auth")
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("certs: create directory %q: %w", dir, err)
-	}
-	for _, f := range []struct {
-		name string
-		data []byte
-		mode os.FileMode
-	}{
+	return writeFiles(dir, []file{
 		{ClientCAFile, c.CACert, 0o644},
 		{ClientCertFile, c.Cert, 0o644},
 		{ClientKeyFile, c.Key, 0o600},
 		{KubeconfigFile, c.Kubeconfig, 0o644},
 		{AdmissionConfigFile, c.AdmissionConfig, 0o644},
-	} {
-		if err := writeAtomic(filepath.Join(dir, f.name), f.data, f.mode); err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }
