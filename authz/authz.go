@@ -17,6 +17,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/util/cache"
 	authorizationclient "k8s.io/client-go/kubernetes/typed/authorization/v1"
+	"k8s.io/utils/clock"
 )
 
 // Defaults of SubjectAccess, and of serve's --authorization-timeout and
@@ -50,22 +51,18 @@ type SubjectAccess struct {
 // NewSubjectAccess returns a SubjectAccess; timeout and ttl of 0 take the defaults, a ttl
 // below 0 turns the cache off.
 func NewSubjectAccess(reviews authorizationclient.SubjectAccessReviewInterface, timeout, ttl time.Duration) *SubjectAccess {
-	return newSubjectAccess(reviews, timeout, ttl, nil)
+	return newSubjectAccess(reviews, timeout, ttl, clock.RealClock{})
 }
 
-// newSubjectAccess takes the clock of the cache too (nil: the real one), for tests.
+// newSubjectAccess takes the clock of the cache too, for tests.
 func newSubjectAccess(reviews authorizationclient.SubjectAccessReviewInterface, timeout, ttl time.Duration, clock cache.Clock) *SubjectAccess {
-	answers := cache.NewLRUExpireCache(cacheSize)
-	if clock != nil {
-		answers = cache.NewLRUExpireCacheWithClock(cacheSize, clock)
-	}
 	if timeout <= 0 {
 		timeout = DefaultTimeout
 	}
 	if ttl == 0 {
 		ttl = DefaultCacheTTL
 	}
-	return &SubjectAccess{reviews: reviews, timeout: timeout, ttl: ttl, answers: answers}
+	return &SubjectAccess{reviews: reviews, timeout: timeout, ttl: ttl, answers: cache.NewLRUExpireCacheWithClock(cacheSize, clock)}
 }
 
 // MayGet implements admit.Access.

@@ -74,11 +74,10 @@ func newTestAccess(t *testing.T, srv *sarServer, timeout, ttl time.Duration, clo
 	if err != nil {
 		t.Fatal(err)
 	}
-	reviews := kube.AuthorizationV1().SubjectAccessReviews()
 	if clock == nil {
-		return newSubjectAccess(reviews, timeout, ttl, nil) // not a nil *fakeClock in the interface
+		return NewSubjectAccess(kube.AuthorizationV1().SubjectAccessReviews(), timeout, ttl)
 	}
-	return newSubjectAccess(reviews, timeout, ttl, clock)
+	return newSubjectAccess(kube.AuthorizationV1().SubjectAccessReviews(), timeout, ttl, clock)
 }
 
 var (
@@ -216,7 +215,7 @@ func BenchmarkMayGet(b *testing.B) {
 			if err != nil {
 				b.Fatal(err)
 			}
-			a := newSubjectAccess(kube.AuthorizationV1().SubjectAccessReviews(), 0, tc.ttl, nil)
+			a := NewSubjectAccess(kube.AuthorizationV1().SubjectAccessReviews(), 0, tc.ttl)
 			b.ReportAllocs()
 			for b.Loop() {
 				if ok, err := a.MayGet(context.Background(), alice, pvcs, "vault", "secrets"); !ok || err != nil {
