@@ -15,10 +15,6 @@ type Access interface {
 	MayGet(ctx context.Context, user authenticationv1.UserInfo, resource schema.GroupResource, namespace, name string) (bool, error)
 }
 
-// AuditUser is the request user of the reviews `storage-webhook audit` makes. IMG-V6 skips
-// it: the audit judges stored objects, whose author is unknown, and makes no API calls.
-const AuditUser = "system:storage-webhook:audit"
-
 // Context is the request's context: it ends when the API server stops waiting.
 func (r *Request) Context() context.Context {
 	if r.Ctx == nil {

@@ -8,11 +8,13 @@ package audit
 
 import (
 	"cmp"
+	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
+	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -54,10 +56,16 @@ type Finding struct {
 // the VMs that clone by VM-V1); VMB-V1 judges a backup about to be taken.
 var Rules = []string{"IMG-V1", "IMG-V2", "IMG-V3", "PVC-M1", "PVC-V3", "VM-V1", "VM-V2", "SC-M1", "SC-V1", "SC-V3", "SP-M1", "VS-V1"}
 
-// User is the request user of the reviews audit makes; no rule audit runs reads it, and
-// IMG-V6, which asks the API server about the request's user, skips it: the audit makes no
-// API calls.
-const User = admit.AuditUser
+// User is the request user of the reviews audit makes; no rule audit runs reads it.
+const User = "system:storage-webhook:audit"
+
+// storedObjects answers IMG-V6 for the audit: yes. The audit judges objects already stored,
+// whose author is unknown, and asks the API server nothing.
+type storedObjects struct{}
+
+func (storedObjects) MayGet(context.Context, authenticationv1.UserInfo, schema.GroupResource, string, string) (bool, error) {
+	return true, nil
+}
 
 // Auditor evaluates stored objects with the rules of Rules.
 type Auditor struct {
@@ -69,10 +77,13 @@ type route struct {
 	mutating, validating *webhook.Hook
 }
 
-// New makes an Auditor over the hooks of env (webhook.Hooks).
+// New makes an Auditor over the hooks of env (webhook.Hooks), whose IMG-V6 question is
+// answered by storedObjects.
 func New(env *admit.Env) *Auditor {
 	a := &Auditor{routes: map[string]route{}}
-	hooks := webhook.Hooks(env)
+	stored := *env
+	stored.Access = storedObjects{}
+	hooks := webhook.Hooks(&stored)
 	for _, r := range webhook.Routes() {
 		m, v := webhook.Chain(hooks, schema.GroupKind{Group: r.Group, Kind: r.Kind})
 		a.routes[r.Resource] = route{gvk: schema.GroupVersionKind{Group: r.Group, Version: r.Version, Kind: r.Kind}, mutating: m, validating: v}
