@@ -12,9 +12,15 @@ import (
 // errNoAccess is the answer when the environment has no way to ask (admit.Env.Access nil).
 var errNoAccess = errors.New("no authorizer is configured")
 
+// readable is a kind of object IMG-V6 asks about: its resource, and its kind for messages.
+type readable struct {
+	resource schema.GroupResource
+	kind     string
+}
+
 var (
-	pvcResource   = schema.GroupResource{Resource: "persistentvolumeclaims"}
-	imageResource = harvester.ImageGVR.GroupResource()
+	pvcs   = readable{schema.GroupResource{Resource: "persistentvolumeclaims"}, "PersistentVolumeClaim"}
+	images = readable{harvester.ImageGVR.GroupResource(), harvester.KindImage}
 )
 
 // mayGet is IMG-V6, the one check every rule that reads an object the request names in
@@ -23,21 +29,21 @@ var (
 // whether it exists. subject names the object under review in a message ("image ns/name",
 // "VM x disk y"); act says what the user wanted to do with the object ("export it"). An
 // error or timeout refuses the request with a retryable denial: never an allow.
-func mayGet(env *admit.Env, res *admit.Result, req *admit.Request, subject func() string, act string, resource schema.GroupResource, kind, namespace, name string) bool {
+func mayGet(env *admit.Env, res *admit.Result, req *admit.Request, subject func() string, act string, what readable, namespace, name string) bool {
 	var (
 		ok  bool
 		err = errNoAccess
 	)
 	if env.Access != nil {
-		ok, err = env.Access.MayGet(req.Context(), req.User, resource, namespace, name)
+		ok, err = env.Access.MayGet(req.Context(), req.User, what.resource, namespace, name)
 	}
 	switch {
 	case err != nil:
 		res.DenyRetry(RuleImageAccess, "%s: could not check whether user %q may get %s %s/%s (%v): try again",
-			subject(), req.User.Username, kind, namespace, name, err)
+			subject(), req.User.Username, what.kind, namespace, name, err)
 	case !ok:
 		res.Deny(RuleImageAccess, "%s: user %q may not get %s %s/%s, so it cannot %s: name one you can read, or ask an administrator for get access to it",
-			subject(), req.User.Username, kind, namespace, name, act)
+			subject(), req.User.Username, what.kind, namespace, name, act)
 	}
 	return err == nil && ok
 }

@@ -83,7 +83,7 @@ func imageExport(env *admit.Env, res *admit.Result, req *admit.Request, name str
 			name, harvester.SourceExportFromVolume, ns, pvcName)
 		return
 	}
-	if !mayGet(env, res, req, func() string { return "image " + name }, "export it", pvcResource, "PersistentVolumeClaim", ns, pvcName) {
+	if !mayGet(env, res, req, func() string { return "image " + name }, "export it", pvcs, ns, pvcName) {
 		return
 	}
 	pvc, ok := env.View.PVC(ns, pvcName)

@@ -26,7 +26,7 @@ func checkImageSize(env *admit.Env, res *admit.Result, req *admit.Request, rule 
 			disk(), harvester.AnnImageID, ref)
 		return
 	}
-	if ns != req.Namespace && !mayGet(env, res, req, disk, "be a disk's image", imageResource, "VirtualMachineImage", ns, imgName) {
+	if ns != req.Namespace && !mayGet(env, res, req, disk, "be a disk's image", images, ns, imgName) {
 		return
 	}
 	img, ok := env.View.Image(ns, imgName)
