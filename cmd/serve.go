@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/signal"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -204,8 +203,18 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 			return err
 		}
 		sar := authz.NewSubjectAccess(kube.AuthorizationV1().SubjectAccessReviews(), f.authzTimeout, f.authzCacheTTL)
+		// Each answer's counter is looked up once here (which also exports every series
+		// at 0 from the start), not per answer.
+		counters := map[string][2]prometheus.Counter{}
+		for _, result := range []string{"allowed", "denied", "error"} {
+			counters[result] = [2]prometheus.Counter{m.AccessReviews.WithLabelValues(result, "false"), m.AccessReviews.WithLabelValues(result, "true")}
+		}
 		sar.Observe = func(result string, cached bool) {
-			m.AccessReviews.WithLabelValues(result, strconv.FormatBool(cached)).Inc()
+			i := 0
+			if cached {
+				i = 1
+			}
+			counters[result][i].Inc()
 		}
 		access = sar
 	}
