@@ -63,7 +63,7 @@ func TestImageAccess(t *testing.T) {
 	disk := func(name string) *unstructured.Unstructured {
 		return obj(t, team, pvc(name, "e2e-access-rbd", "5Gi", "harvesterhci.io/imageId: "+vault+"/base"))
 	}
-	// createAs retries a dry run as user until the answer is a webhook denial by rule (RBAC
+	// deniedAs retries a dry run as user until the answer is a webhook denial by rule (RBAC
 	// and the webhook's caches take a moment to see the objects above), then checks the
 	// real request and returns its message.
 	deniedAs := func(t *testing.T, user, rule string, u *unstructured.Unstructured) string {
