@@ -52,7 +52,7 @@ check-example:
 # Regenerate what is derived from the code: deploy/base/webhooks.yaml and docs/rules.md from
 # the route table, and the README's quoted `check` output.
 generate:
-	UPDATE_GOLDEN=1 $(GO) test ./webhook -run 'TestDeployWebhooksMatchRouteTable|TestRulesDocMatchesRouteTable'
+	UPDATE_GOLDEN=1 $(GO) test ./webhook -run 'TestDeployWebhooksMatchRouteTable|TestRulesDocMatchesRouteTable|TestFuzzCorporaHoldEveryFixture'
 	UPDATE_GOLDEN=1 $(GO) test ./cmd -run TestCheckExamplesGolden
 	UPDATE_GOLDEN=1 $(GO) test ./deploy/chart -run 'TestChartWebhooksFromRouteTable|TestChartFilesFromKustomizeBase'
 

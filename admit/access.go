@@ -2,6 +2,7 @@ package admit
 
 import (
 	"context"
+	"errors"
 
 	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
@@ -14,6 +15,11 @@ import (
 type Access interface {
 	MayGet(ctx context.Context, user authenticationv1.UserInfo, resource schema.GroupResource, namespace, name string) (bool, error)
 }
+
+// ErrCannotTell is an Access's answer when it has nothing to judge by: a file view that
+// holds no RBAC objects at all (`check` on manifests without Roles). The rule then neither
+// denies nor refuses: it warns that access was not checked.
+var ErrCannotTell = errors.New("the cluster view holds no Roles, ClusterRoles or bindings to tell who may read what")
 
 // Context is the request's context: it ends when the API server stops waiting.
 func (r *Request) Context() context.Context {

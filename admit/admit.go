@@ -43,10 +43,13 @@ type Request struct {
 	Ctx context.Context
 }
 
-// Env is what rules read besides the request: the cluster view, the provider table and the
-// privileged users. It is read-only.
+// Env is what rules read besides the request: the cluster view, the configuration in force
+// (the provider table and the Harvester release it follows) and the privileged users. It is
+// read-only.
 type Env struct {
-	View       cluster.View
+	View cluster.View
+	// Providers is the configuration in force: read the table with Table (through Profile),
+	// the Harvester release and its Settings with Harvester.
 	Providers  *providers.Store
 	Privileged map[string]bool
 	// Access answers IMG-V6's question; nil answers every question with an error, so a
@@ -62,6 +65,10 @@ var DefaultPrivilegedUsers = []string{
 	"system:serviceaccount:harvester-system:harvester",
 	"system:serviceaccount:kube-system:namespace-controller",
 }
+
+// Harvester is the Harvester the rules run beside: what its release does (Behaviour) and
+// the Settings VMB-V1 reads. Rules read release-dependent behaviour here, never a version.
+func (e *Env) Harvester() *providers.Harvester { return e.Providers.Harvester() }
 
 // IsPrivileged reports whether the request's user may delete protected objects.
 func (e *Env) IsPrivileged(r *Request) bool { return e.Privileged[r.User.Username] }
@@ -96,6 +103,15 @@ func (e *Env) Profile(className string) (ClassProfile, bool) {
 func (e *Env) ProfileOf(sc *storagev1.StorageClass) (ClassProfile, bool) {
 	p, ok := e.Providers.Table().Match(sc)
 	return ClassProfile{Class: sc, Profile: p}, ok
+}
+
+// ProfileWhy names a class's profile and where the values that decide a denial come from:
+// a providers file's row, or the built-in row of the Harvester release in force.
+func (e *Env) ProfileWhy(cp ClassProfile) string {
+	if cp.Profile.Builtin {
+		return "profile " + cp.Profile.Name + " as on " + e.Harvester().String()
+	}
+	return "profile " + cp.Profile.Name + " of the providers file"
 }
 
 // Finding is a denial or warning of one rule.

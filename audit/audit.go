@@ -50,11 +50,12 @@ type Finding struct {
 // Rules are the rules that can hold for a stored object, with what they find there. The
 // others cannot (README, "Audit"): IMG-M1, IMG-M2 and IMG-V4 concern a value an image can
 // no longer change (IMG-V3 reports a wrong backend); IMG-V5 and IMG-V6 check an export and
-// its requester at the moment of creation; PVC-V1 and VM-V2's hotplug-by-update are
+// its requester at the moment of creation; IMG-V7, like Harvester's own check, judges only
+// a new image's display name, which cannot change after; PVC-V1 and VM-V2's hotplug-by-update are
 // transitions; PVC-V2, DV-V2 and SC-V2 guard deletes; DV-M1, DV-M2 and DV-V1 act on
 // DataVolumes, which are short-lived and not cached (their PVCs are checked by PVC-V3 and
 // the VMs that clone by VM-V1); VMB-V1 judges a backup about to be taken.
-var Rules = []string{"IMG-V1", "IMG-V2", "IMG-V3", "PVC-M1", "PVC-V3", "VM-V1", "VM-V2", "SC-M1", "SC-V1", "SC-V3", "SP-M1", "VS-V1"}
+var Rules = []string{"IMG-V1", "IMG-V2", "IMG-V3", "PVC-M1", "PVC-V3", "PVC-V4", "VM-V1", "VM-V2", "VM-V3", "VM-V4", "SC-M1", "SC-V1", "SC-V3", "SP-M1", "VS-V1"}
 
 // User is the request user of the reviews audit makes; no rule audit runs reads it.
 const User = "system:storage-webhook:audit"

@@ -22,7 +22,9 @@ func plantedEnv(t testing.TB) (*admit.Env, *cluster.Files) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &admit.Env{View: view, Providers: providers.NewStatic(providers.Builtins())}, view
+	store := providers.NewStore(nil)
+	store.UseHarvester(view, "", nil) // the view's Harvester, v1.9.0
+	return &admit.Env{View: view, Providers: store}, view
 }
 
 // TestAuditFindsExactlyThePlantedFindings: in testdata/audit every object named after a rule
@@ -99,7 +101,7 @@ spec:
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &admit.Env{View: view, Providers: providers.NewStatic(providers.Builtins()), Access: refusingAccess{t}}
+	env := &admit.Env{View: view, Providers: providers.NewStore(nil), Access: refusingAccess{t}}
 	findings, errs := audit.New(env).All(view)
 	if len(errs) > 0 {
 		t.Fatalf("errors: %v", errs)

@@ -46,7 +46,7 @@ func largeView(b testing.TB) *cluster.Files {
 // reports the objects audited and the findings, and the heap the audit allocates.
 func BenchmarkAuditLargeView(b *testing.B) {
 	view := largeView(b)
-	a := audit.New(&admit.Env{View: view, Providers: providers.NewStatic(providers.Builtins())})
+	a := audit.New(&admit.Env{View: view, Providers: providers.NewStore(nil)})
 	objects := 0
 	for _, res := range a.Resources() {
 		objects += len(view.List(res))
@@ -70,7 +70,7 @@ func BenchmarkAuditLargeView(b *testing.B) {
 // objects re-audited; the time follows them, not the 24,200 objects of the view.
 func BenchmarkReaudit(b *testing.B) {
 	view := largeView(b)
-	a := audit.New(&admit.Env{View: view, Providers: providers.NewStatic(providers.Builtins())})
+	a := audit.New(&admit.Env{View: view, Providers: providers.NewStore(nil)})
 	for _, res := range []string{"virtualmachineimages", "persistentvolumeclaims", "virtualmachines", "storageclasses"} {
 		objs := view.List(res)
 		b.Run(res, func(b *testing.B) {
@@ -103,7 +103,7 @@ func TestAuditLargeView(t *testing.T) {
 		t.Skip("loads 24,200 objects")
 	}
 	view := largeView(t)
-	a := audit.New(&admit.Env{View: view, Providers: providers.NewStatic(providers.Builtins())})
+	a := audit.New(&admit.Env{View: view, Providers: providers.NewStore(nil)})
 	var before, after runtime.MemStats
 	runtime.GC()
 	runtime.ReadMemStats(&before)

@@ -34,8 +34,8 @@ func TestHandlerServesThePlantedFindings(t *testing.T) {
 	want, _ := audit.New(env).All(view)
 	wantJSON, _ := json.Marshal(want)
 	gotJSON, _ := json.Marshal(got)
-	if string(gotJSON) != string(wantJSON) || len(got) != 13 {
-		t.Errorf("GET /audit answered %d findings\n%s\nwant the 13 of All\n%s", len(got), gotJSON, wantJSON)
+	if string(gotJSON) != string(wantJSON) || len(got) != 16 {
+		t.Errorf("GET /audit answered %d findings\n%s\nwant the 16 of All\n%s", len(got), gotJSON, wantJSON)
 	}
 	for rule, sev := range map[string]string{"PVC-M1": "drift", "VS-V1": "violation", "SC-V3": "warning"} {
 		if v := testutil.ToFloat64(gauge.WithLabelValues(rule, sev)); v != 1 {

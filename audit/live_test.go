@@ -57,7 +57,7 @@ func TestLiveFollowsInformerEvents(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &admit.Env{View: view, Providers: providers.NewStatic(providers.Builtins())}
+	env := &admit.Env{View: view, Providers: providers.NewStore(nil)}
 	gauge := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "f"}, []string{"rule", "severity"})
 	audited := prometheus.NewCounter(prometheus.CounterOpts{Name: "a"})
 	log := logrus.New()

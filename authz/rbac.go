@@ -10,6 +10,8 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	"k8s.io/apimachinery/pkg/runtime/schema"
+
+	"github.com/hcistorage/storage-webhook/admit"
 )
 
 // RBAC answers IMG-V6 from the Roles, ClusterRoles and their bindings of a file view (`serve
@@ -18,7 +20,8 @@ import (
 // rules everywhere, a RoleBinding its Role's or ClusterRole's rules in its namespace; the
 // group system:masters may do anything. Not read: aggregationRule (list the rules in the
 // ClusterRole itself) and every other authorizer a cluster may chain. A view with no RBAC
-// objects allows nobody but system:masters, as an empty cluster would.
+// objects at all cannot tell (admit.ErrCannotTell): it is a view of manifests, not of a
+// cluster's authorization, and IMG-V6 warns instead of denying.
 type RBAC struct {
 	clusterRoles map[string][]rbacv1.PolicyRule
 	roles        map[string][]rbacv1.PolicyRule // by "namespace/name"
@@ -78,6 +81,9 @@ func from(u *unstructured.Unstructured, into any) error {
 func (a *RBAC) MayGet(_ context.Context, user authenticationv1.UserInfo, resource schema.GroupResource, namespace, name string) (bool, error) {
 	if slices.Contains(user.Groups, "system:masters") {
 		return true, nil
+	}
+	if len(a.bindings) == 0 && len(a.roles) == 0 && len(a.clusterRoles) == 0 {
+		return false, admit.ErrCannotTell
 	}
 	for _, b := range a.bindings {
 		if b.namespace != "" && b.namespace != namespace || !slices.ContainsFunc(b.subjects, func(s rbacv1.Subject) bool { return isSubject(s, b.namespace, user) }) {

@@ -2,6 +2,7 @@ package authz
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"testing"
 
@@ -9,6 +10,7 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 
+	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/cluster"
 )
 
@@ -66,5 +68,22 @@ func TestRBACRefusesBrokenObjects(t *testing.T) {
 	}}
 	if _, err := NewRBAC([]*unstructured.Unstructured{u}); err == nil || !strings.Contains(err.Error(), "Role x/broken") {
 		t.Fatalf("err = %v, want one naming Role x/broken", err)
+	}
+}
+
+// TestRBACWithoutObjectsCannotTell: a view with no RBAC objects at all is a view of
+// manifests, not of a cluster's authorization: it answers admit.ErrCannotTell (IMG-V6 then
+// warns), but for system:masters, who may do anything.
+func TestRBACWithoutObjectsCannotTell(t *testing.T) {
+	a, err := NewRBAC(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pvcs := schema.GroupResource{Resource: "persistentvolumeclaims"}
+	if ok, err := a.MayGet(context.Background(), authenticationv1.UserInfo{Username: "bob"}, pvcs, "team-b", "data"); ok || !errors.Is(err, admit.ErrCannotTell) {
+		t.Errorf("bob: %v, %v; want admit.ErrCannotTell", ok, err)
+	}
+	if ok, err := a.MayGet(context.Background(), authenticationv1.UserInfo{Username: "root", Groups: []string{"system:masters"}}, pvcs, "team-b", "data"); !ok || err != nil {
+		t.Errorf("system:masters: %v, %v", ok, err)
 	}
 }

@@ -173,7 +173,8 @@ func KeyOf(resource string, obj any) (Key, bool) {
 // snapshots that name it and the snapshots that name none; a changed image the PVCs and VMs
 // that reference it and its golden PVC and the VMs using that; a changed PVC itself, its
 // snapshots and the VMs using it. Each lookup is an index read, so the work follows the
-// number of dependents, not the size of the cluster.
+// number of dependents, not the size of the cluster; only a change of Harvester's Settings
+// (its release) queues every object.
 func (c *Cache) Dependents(resource string, obj any) []Key {
 	self, ok := KeyOf(resource, obj)
 	if !ok {
@@ -216,8 +217,30 @@ func (c *Cache) Dependents(resource string, obj any) []Key {
 		out = append(out, self)
 		add("volumesnapshots", indexPVC, ns)
 		add("virtualmachines", indexPVC, ns)
-	case "virtualmachines", "volumesnapshots", "storageprofiles":
+	case "virtualmachines":
+		// a VM's shareable disks decide VS-V1 for the snapshots of its claims
 		out = append(out, self)
+		claims, _ := indexVMClaims(obj)
+		for _, claim := range claims {
+			add("volumesnapshots", indexPVC, claim)
+		}
+	case "volumesnapshots", "storageprofiles":
+		out = append(out, self)
+	default:
+		if strings.HasPrefix(resource, "settings/") {
+			// Harvester's release (or a Setting) changed: what the rules decide can change
+			// for any object. Rare (an upgrade, an edit), so everything is audited again.
+			for res, ix := range c.byResource {
+				if strings.HasPrefix(res, "settings/") {
+					continue
+				}
+				for _, o := range ix.List() {
+					if k, ok := KeyOf(res, o); ok {
+						out = append(out, k)
+					}
+				}
+			}
+		}
 	}
 	slices.SortFunc(out, func(a, b Key) int {
 		return cmp.Or(strings.Compare(a.Resource, b.Resource), strings.Compare(a.Namespace, b.Namespace), strings.Compare(a.Name, b.Name))

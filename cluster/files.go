@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	"k8s.io/client-go/tools/cache"
+
+	"github.com/hcistorage/storage-webhook/harvester"
 )
 
 // Files is a cluster view loaded from YAML/JSON files. Besides the indexed View it keeps
@@ -79,7 +81,7 @@ func ReadManifests(paths ...string) ([]*unstructured.Unstructured, error) {
 // NewFiles builds a view from objects.
 func NewFiles(objs []*unstructured.Unstructured) (*Files, error) {
 	ix := newIndexers()
-	c := &Cache{byResource: map[string]cache.Indexer{}}
+	c := &Cache{byResource: map[string]cache.Indexer{}, settings: map[string]cache.Indexer{}}
 	mk := func(name string) cache.Indexer {
 		c.byResource[name] = cache.NewIndexer(cache.MetaNamespaceKeyFunc, ix[name])
 		return c.byResource[name]
@@ -87,6 +89,12 @@ func NewFiles(objs []*unstructured.Unstructured) (*Files, error) {
 	c.classes, c.pvcs, c.images = mk("storageclasses"), mk("persistentvolumeclaims"), mk("virtualmachineimages")
 	c.pods, c.vms, c.snapshotClasses = mk("pods"), mk("virtualmachines"), mk("volumesnapshotclasses")
 	c.profiles, c.snapshots = mk("storageprofiles"), mk("volumesnapshots")
+	settings := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
+	for _, name := range harvester.SettingNames {
+		c.settings[name] = settings
+	}
+	// Files are a Harvester cluster when they hold its server-version Setting (SPEC §3.1).
+	c.harvester = func() bool { _, ok := c.HarvesterSetting(harvester.SettingServerVersion); return ok }
 	f := &Files{Cache: c, objects: map[ObjectKey]*unstructured.Unstructured{}}
 	for _, u := range objs {
 		key := ObjectKey{u.GetKind(), u.GetNamespace(), u.GetName()}
@@ -121,6 +129,11 @@ func (f *Files) index(u *unstructured.Unstructured) error {
 		ix, obj = f.profiles, u.DeepCopy()
 	case "VolumeSnapshot.snapshot.storage.k8s.io":
 		ix, obj = f.snapshots, u.DeepCopy()
+	case "Setting.harvesterhci.io":
+		if !slices.Contains(harvester.SettingNames, u.GetName()) {
+			return nil // the service reads no other Setting, as its watches and RBAC do not
+		}
+		ix, obj = f.settings[u.GetName()], u.DeepCopy()
 	default:
 		return nil
 	}

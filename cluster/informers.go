@@ -19,10 +19,9 @@ const resync = 0 * time.Second
 
 // StartInformers starts watch caches for every kind the rules read and returns at once;
 // Synced reports when they are complete. Typed informers serve the core and storage kinds,
-// dynamic informers Harvester's images, KubeVirt's VMs and external-snapshotter's
-// VolumeSnapshotClasses (no generated clients are
-// imported for them). All of them
-// run Transform before an object is stored.
+// dynamic informers Harvester's images and Settings, KubeVirt's VMs and external-snapshotter's
+// VolumeSnapshotClasses (no generated clients are imported for them). All of them run
+// Transform before an object is stored.
 func StartInformers(ctx context.Context, cfg *rest.Config) (*Cache, error) {
 	kube, err := kubernetes.NewForConfig(cfg)
 	if err != nil {
@@ -42,7 +41,7 @@ func StartInformersFrom(ctx context.Context, kube kubernetes.Interface, dyn dyna
 	untyped := dynamicinformer.NewDynamicSharedInformerFactory(dyn, resync)
 	ix := newIndexers()
 
-	c := &Cache{byResource: map[string]cache.Indexer{}, informers: map[string]cache.SharedIndexInformer{}}
+	c := &Cache{byResource: map[string]cache.Indexer{}, informers: map[string]cache.SharedIndexInformer{}, settings: map[string]cache.Indexer{}}
 	add := func(name string, inf cache.SharedIndexInformer) (cache.Indexer, error) {
 		if err := inf.SetTransform(Transform); err != nil {
 			return nil, err
@@ -76,6 +75,12 @@ func StartInformersFrom(ctx context.Context, kube kubernetes.Interface, dyn dyna
 		return nil, err
 	}
 	if c.snapshots, err = add("volumesnapshots", untyped.ForResource(VolumeSnapshotGVR).Informer()); err != nil {
+		return nil, err
+	}
+	// Harvester's Settings, when the cluster has them; a plain KubeVirt/CDI cluster has not
+	// (SPEC §3.1). Discovery is asked once it answers: installing Harvester under a running
+	// service takes a restart.
+	if err := c.watchSettings(ctx, kube.Discovery(), dyn); err != nil {
 		return nil, err
 	}
 	typed.Start(ctx.Done())

@@ -3,6 +3,8 @@ package cluster
 import (
 	"context"
 	"slices"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -96,4 +98,73 @@ func TestInformersFillTheView(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll.Until(t, 10*time.Second, func() bool { return len(c.RunningPodsUsingPVC("default", "img")) == 0 })
+}
+
+// TestSettingsFollowHarvester: on a cluster whose API serves Harvester's Settings, each
+// Setting the service reads is watched, kept reduced (no other field, no credential), and
+// every change moves the generation and calls the change hook; a cluster without them
+// (no Setting CRD in discovery) syncs without watching any.
+func TestSettingsFollowHarvester(t *testing.T) {
+	setting := func(name, value string) *unstructured.Unstructured {
+		return &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "harvesterhci.io/v1beta1", "kind": "Setting",
+			"metadata": map[string]any{"name": name}, "value": value, "default": "dev", "customized": false,
+		}}
+	}
+	listKinds := map[schema.GroupVersionResource]string{harvester.ImageGVR: "VirtualMachineImageList", VirtualMachineGVR: "VirtualMachineList",
+		VolumeSnapshotClassGVR: "VolumeSnapshotClassList", StorageProfileGVR: "StorageProfileList", VolumeSnapshotGVR: "VolumeSnapshotList",
+		harvester.SettingGVR: "SettingList"}
+
+	t.Run("harvester", func(t *testing.T) {
+		kube := kubefake.NewClientset()
+		kube.Resources = []*metav1.APIResourceList{{GroupVersion: "harvesterhci.io/v1beta1", APIResources: []metav1.APIResource{{Name: "settings", Kind: "Setting"}}}}
+		dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds,
+			setting(harvester.SettingServerVersion, "v1.8.2"), setting(harvester.SettingBackupTarget, `{"type":"s3","secretAccessKey":"s3cr3t"}`))
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c, err := StartInformersFrom(ctx, kube, dyn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var changes atomic.Int32
+		c.OnSettingsChange(func() { changes.Add(1) })
+		poll.Until(t, 10*time.Second, func() bool { ok, _ := c.Synced(); return ok })
+		if !c.HarvesterInstalled() {
+			t.Fatal("a cluster with the Setting CRD is not a Harvester cluster")
+		}
+		s, ok := c.HarvesterSetting(harvester.SettingServerVersion)
+		if !ok || s.Get() != "v1.8.2" {
+			t.Fatalf("server-version = %+v, %v", s, ok)
+		}
+		if bt, _ := c.HarvesterSetting(harvester.SettingBackupTarget); strings.Contains(bt.Value, "s3cr3t") {
+			t.Errorf("backup-target kept a credential: %s", bt.Value)
+		}
+		gen := c.SettingsGeneration()
+		if gen == 0 {
+			t.Error("the initial list did not move the generation")
+		}
+		if _, err := dyn.Resource(harvester.SettingGVR).Update(ctx, setting(harvester.SettingServerVersion, "v1.9.0"), metav1.UpdateOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		poll.Until(t, 10*time.Second, func() bool {
+			s, _ := c.HarvesterSetting(harvester.SettingServerVersion)
+			return s.Get() == "v1.9.0" && c.SettingsGeneration() > gen && changes.Load() > 0
+		})
+	})
+	t.Run("plain KubeVirt/CDI cluster", func(t *testing.T) {
+		dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		c, err := StartInformersFrom(ctx, kubefake.NewClientset(), dyn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		poll.Until(t, 10*time.Second, func() bool { ok, _ := c.Synced(); return ok })
+		if c.HarvesterInstalled() {
+			t.Error("a cluster without the Setting CRD is a Harvester cluster")
+		}
+		if _, ok := c.HarvesterSetting(harvester.SettingServerVersion); ok {
+			t.Error("a Setting without Harvester")
+		}
+	})
 }

@@ -43,6 +43,8 @@ func Transform(obj any) (any, error) {
 			return slimUnstructured(o, "spec"), nil
 		case schema.GroupKind{Group: VolumeSnapshotGVR.Group, Kind: "VolumeSnapshot"}:
 			return slimUnstructured(o, "spec"), nil
+		case schema.GroupKind{Group: harvester.SettingGVR.Group, Kind: "Setting"}:
+			return harvester.SettingFromUnstructured(o), nil
 		}
 	}
 	return obj, nil
@@ -101,10 +103,10 @@ func imageFromUnstructured(u *unstructured.Unstructured) *harvester.VirtualMachi
 // VirtualMachineGVR is KubeVirt's VirtualMachine resource.
 var VirtualMachineGVR = schema.GroupVersionResource{Group: "kubevirt.io", Version: "v1", Resource: "virtualmachines"}
 
-// vmFromUnstructured keeps what VM-V1, VM-V2 and VMB-V1 read: the VM's metadata (its
+// vmFromUnstructured keeps what VM-V1..VM-V4, VS-V1 and VMB-V1 read: the VM's metadata (its
 // volumeClaimTemplates annotation, the imported label, the deletion timestamp), the
-// volumes that name a claim (PVC and DataVolume volumes), the dataVolumeTemplates and the
-// hotplug requests. A part that does not convert is left out; the rest is kept.
+// volumes that name a claim (PVC and DataVolume volumes), each disk's name, shareable flag,
+// boot order and cache mode, the dataVolumeTemplates and the hotplug requests. A part that does not convert is left out; the rest is kept.
 func vmFromUnstructured(u *unstructured.Unstructured) *kubevirtv1.VirtualMachine {
 	out := &kubevirtv1.VirtualMachine{TypeMeta: metav1.TypeMeta{APIVersion: u.GetAPIVersion(), Kind: u.GetKind()}}
 	if meta, ok := u.Object["metadata"].(map[string]any); !ok || runtime.DefaultUnstructuredConverter.FromUnstructured(meta, &out.ObjectMeta) != nil {
@@ -122,8 +124,19 @@ func vmFromUnstructured(u *unstructured.Unstructured) *kubevirtv1.VirtualMachine
 				PersistentVolumeClaim: vol.PersistentVolumeClaim, DataVolume: vol.DataVolume}})
 		}
 	}
-	if len(keep) > 0 {
+	var disks []kubevirtv1.Disk
+	for _, m := range nestedMaps(u, "spec", "template", "spec", "domain", "devices", "disks") {
+		var d kubevirtv1.Disk
+		if runtime.DefaultUnstructuredConverter.FromUnstructured(m, &d) != nil {
+			continue
+		}
+		// What VM-V3, VS-V1 and VMB-V1 read of a disk: which it is, whether it is shareable,
+		// whether it boots and its cache mode.
+		disks = append(disks, kubevirtv1.Disk{Name: d.Name, Shareable: d.Shareable, BootOrder: d.BootOrder, Cache: d.Cache})
+	}
+	if len(keep) > 0 || len(disks) > 0 {
 		out.Spec.Template = &kubevirtv1.VirtualMachineInstanceTemplateSpec{Spec: kubevirtv1.VirtualMachineInstanceSpec{Volumes: keep}}
+		out.Spec.Template.Spec.Domain.Devices.Disks = disks
 	}
 	for _, m := range nestedMaps(u, "spec", "dataVolumeTemplates") {
 		var dvt kubevirtv1.DataVolumeTemplateSpec

@@ -6,6 +6,8 @@ package cluster
 
 import (
 	"slices"
+	"strings"
+	"sync/atomic"
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
@@ -36,6 +38,13 @@ type View interface {
 	DefaultVolumeSnapshotClasses(driver string) []string
 	// VolumeSnapshotClassesOfDriver names every class of a CSI driver, sorted.
 	VolumeSnapshotClassesOfDriver(driver string) []string
+	// VirtualMachinesUsingPVC are the VMs whose volumes or hotplug requests name the claim,
+	// sorted by name.
+	VirtualMachinesUsingPVC(namespace, claim string) []*kubevirtv1.VirtualMachine
+	// ImageOfClass is the image whose status.storageClassName is the class: the image a
+	// Longhorn backing-image class was made for (VM-V4). With several (Harvester makes one
+	// class per image), the first by namespace and name.
+	ImageOfClass(class string) (*harvester.VirtualMachineImage, bool)
 }
 
 // Index names.
@@ -44,12 +53,19 @@ const (
 	indexPVC     = "pvc"     // pods by "namespace/claimName" of each PVC volume
 	indexClass   = "class"   // images by their image storage class
 	indexDriver  = "driver"  // snapshot classes by their driver
+	indexStatus  = "status"  // images by status.storageClassName
 )
 
 // Cache implements View over client-go indexers.
 type Cache struct {
 	classes, pvcs, images, pods, vms, snapshotClasses, profiles, snapshots cache.Indexer
 	synced                                                                 []namedSync
+	// settings holds Harvester's Settings by name (harvester.SettingNames); harvester says
+	// whether the cluster has them (settings.go).
+	settings        map[string]cache.Indexer
+	harvester       func() bool
+	settingsGen     atomic.Uint64
+	settingsChanged atomic.Pointer[func()]
 	// byResource holds every indexer by resource name, informers the watch caches' informers
 	// (none for a file view): what audit lists and subscribes to (audit.go).
 	byResource map[string]cache.Indexer
@@ -67,7 +83,7 @@ func newIndexers() map[string]cache.Indexers {
 	ix := map[string]cache.Indexers{
 		"storageclasses":         {indexDefault: indexDefaultClass},
 		"persistentvolumeclaims": {},
-		"virtualmachineimages":   {indexClass: indexImageClass},
+		"virtualmachineimages":   {indexClass: indexImageClass, indexStatus: indexImageStatusClass},
 		"pods":                   {indexPVC: indexPodClaims},
 		"virtualmachines":        {},
 		"volumesnapshotclasses":  {indexDefault: indexDefaultSnapshotClass, indexDriver: indexSnapshotClassDriver},
@@ -95,6 +111,13 @@ func indexDefaultClass(obj any) ([]string, error) {
 func indexImageClass(obj any) ([]string, error) {
 	if img, ok := obj.(*harvester.VirtualMachineImage); ok && img.StorageClassName() != "" {
 		return []string{img.StorageClassName()}, nil
+	}
+	return nil, nil
+}
+
+func indexImageStatusClass(obj any) ([]string, error) {
+	if img, ok := obj.(*harvester.VirtualMachineImage); ok && img.Status.StorageClassName != "" {
+		return []string{img.Status.StorageClassName}, nil
 	}
 	return nil, nil
 }
@@ -192,6 +215,30 @@ func (c *Cache) ImagesUsingStorageClass(class string) []string {
 
 func (c *Cache) VirtualMachine(namespace, name string) (*kubevirtv1.VirtualMachine, bool) {
 	return get[*kubevirtv1.VirtualMachine](c.vms, NamespacedName(namespace, name))
+}
+
+func (c *Cache) VirtualMachinesUsingPVC(namespace, claim string) []*kubevirtv1.VirtualMachine {
+	objs, _ := c.vms.ByIndex(indexPVC, namespace+"/"+claim)
+	vms := make([]*kubevirtv1.VirtualMachine, 0, len(objs))
+	for _, o := range objs {
+		if vm, ok := o.(*kubevirtv1.VirtualMachine); ok {
+			vms = append(vms, vm)
+		}
+	}
+	slices.SortFunc(vms, func(a, b *kubevirtv1.VirtualMachine) int { return strings.Compare(a.Name, b.Name) })
+	return vms
+}
+
+func (c *Cache) ImageOfClass(class string) (*harvester.VirtualMachineImage, bool) {
+	objs, _ := c.images.ByIndex(indexStatus, class)
+	var first *harvester.VirtualMachineImage
+	for _, o := range objs {
+		img, ok := o.(*harvester.VirtualMachineImage)
+		if ok && (first == nil || NamespacedName(img.Namespace, img.Name) < NamespacedName(first.Namespace, first.Name)) {
+			first = img
+		}
+	}
+	return first, first != nil
 }
 
 // Synced reports whether every watch cache has synced, and the state of each.

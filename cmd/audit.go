@@ -15,7 +15,7 @@ import (
 // against every rule that can hold for a stored object. It reports whether there was any
 // finding; an error is an input or usage error.
 func Audit(args []string, stdout, stderr io.Writer) (found bool, err error) {
-	fs := newFlagSet("audit", "audit [--cluster PATH]... | [--kubeconfig FILE] [--providers FILE] [-o text|json|openreports]", stderr)
+	fs := newFlagSet("audit", "audit [--cluster PATH]... | [--kubeconfig FILE] [--providers FILE] [--harvester-version V] [-o text|json|openreports]", stderr)
 	var src viewSource
 	var output string
 	src.register(fs, "file or folder of the stored objects", "audit this cluster (read-only: list and watch)")

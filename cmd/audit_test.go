@@ -22,8 +22,8 @@ func TestAuditCommand(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &findings); err != nil {
 		t.Fatalf("not a JSON array: %v\n%s", err, out)
 	}
-	if len(findings) != 13 {
-		t.Errorf("%d findings, want the 13 planted", len(findings))
+	if len(findings) != 16 {
+		t.Errorf("%d findings, want the 16 planted", len(findings))
 	}
 	want := []string{"fix", "kind", "message", "name", "namespace", "rule", "severity"}
 	for _, f := range findings {
@@ -38,7 +38,7 @@ func TestAuditCommand(t *testing.T) {
 	}
 
 	code, out, _ = run(t, "", "audit", "--cluster", "../testdata/audit")
-	if code != 1 || !strings.Contains(out, "13 finding(s) in 13 object(s): 9 violation(s), 3 drift, 1 warning(s)") ||
+	if code != 1 || !strings.Contains(out, "16 finding(s) in 16 object(s): 12 violation(s), 3 drift, 1 warning(s)") ||
 		!strings.Contains(out, "drift     PVC-M1  PersistentVolumeClaim default/pvc-m1-golden-unmarked") || !strings.Contains(out, "  fix: kubectl patch persistentvolumeclaims pvc-m1-golden-unmarked -n default --type=json") {
 		t.Errorf("text output (exit %d):\n%s", code, out)
 	}

@@ -45,7 +45,7 @@ type CheckResult struct {
 // Check evaluates manifests as the API server would admit them. It reports whether any
 // object was denied; an error is an input or usage error.
 func Check(args []string, stdin io.Reader, stdout, stderr io.Writer) (denied bool, err error) {
-	fs := newFlagSet("check", "check [--cluster PATH]... [--providers FILE] [--operation CREATE|UPDATE|DELETE] [--user NAME] [--group NAME]... [-o text|json] FILE...", stderr)
+	fs := newFlagSet("check", "check [--cluster PATH]... [--providers FILE] [--harvester-version V] [--operation CREATE|UPDATE|DELETE] [--user NAME] [--group NAME]... [-o text|json] FILE...", stderr)
 	var src viewSource
 	var privileged, groups stringList
 	var operation, user, output string
@@ -110,14 +110,14 @@ func Check(args []string, stdin io.Reader, stdout, stderr io.Writer) (denied boo
 	return denied, nil
 }
 
-// offlineEnv is the environment of `check` and `review`: a file-backed view and a provider
-// table read once.
-func offlineEnv(clusterPaths []string, providersFile string, privileged []string) (*admit.Env, *cluster.Files, error) {
+// offlineEnv is the environment of `check`, `review` and `audit --cluster`: a file-backed
+// view, and a provider table and Harvester read once.
+func offlineEnv(clusterPaths []string, providersFile, pin string, privileged []string, stderr io.Writer) (*admit.Env, *cluster.Files, error) {
 	view, err := cluster.LoadFiles(clusterPaths...)
 	if err != nil {
 		return nil, nil, usageError{err}
 	}
-	table, err := readProviders(providersFile)
+	file, err := readProviders(providersFile)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -125,22 +125,23 @@ func offlineEnv(clusterPaths []string, providersFile string, privileged []string
 	if err != nil {
 		return nil, nil, usageError{err}
 	}
-	return &admit.Env{View: view, Providers: providers.NewStatic(table), Privileged: privilegedSet(privileged), Access: access}, view, nil
+	return &admit.Env{View: view, Providers: configStore(file, view, pin, stderr), Privileged: privilegedSet(privileged), Access: access}, view, nil
 }
 
-func readProviders(file string) (providers.Table, error) {
-	if file == "" {
-		return providers.Builtins(), nil
+// readProviders reads a providers file; "" is the built-in table (nil).
+func readProviders(path string) (*providers.File, error) {
+	if path == "" {
+		return nil, nil
 	}
-	data, err := os.ReadFile(file)
+	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, usageError{err}
 	}
-	table, err := providers.Parse(data)
+	file, err := providers.Parse(data)
 	if err != nil {
 		return nil, usageError{err}
 	}
-	return table, nil
+	return file, nil
 }
 
 // liveSyncTimeout bounds how long `check --kubeconfig` waits for its watch caches.
@@ -148,8 +149,8 @@ const liveSyncTimeout = 60 * time.Second
 
 // liveEnv is the environment of `check --kubeconfig`: the same watch caches serve uses,
 // filled from a live cluster (read-only), and old objects read with a get.
-func liveEnv(kubeconfig, providersFile string, privileged []string) (*admit.Env, oldObjects, error) {
-	table, err := readProviders(providersFile)
+func liveEnv(kubeconfig, providersFile, pin string, privileged []string, stderr io.Writer) (*admit.Env, oldObjects, error) {
+	file, err := readProviders(providersFile)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -199,7 +200,7 @@ func liveEnv(kubeconfig, providersFile string, privileged []string) (*admit.Env,
 		return nil, nil, err
 	}
 	access := authz.NewSubjectAccess(kube.AuthorizationV1().SubjectAccessReviews(), 0, 0)
-	env := &admit.Env{View: view, Providers: providers.NewStatic(table), Privileged: privilegedSet(privileged), Access: access}
+	env := &admit.Env{View: view, Providers: configStore(file, view, pin, stderr), Privileged: privilegedSet(privileged), Access: access}
 	return env, old, nil
 }
 

@@ -3,9 +3,13 @@ package cmd
 import (
 	"bytes"
 	"encoding/json"
-	"github.com/hcistorage/storage-webhook/internal/golden"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/hcistorage/storage-webhook/cluster"
+	"github.com/hcistorage/storage-webhook/internal/golden"
 )
 
 func run(t *testing.T, stdin string, args ...string) (code int, stdout, stderr string) {
@@ -131,4 +135,33 @@ func TestCheckExamplesGolden(t *testing.T) {
 		t.Fatalf("exit %d, want 1: %s", code, errOut)
 	}
 	golden.Check(t, "../testdata/check/examples.golden", []byte(out), "check's output differs: UPDATE_GOLDEN=1 rewrites it")
+}
+
+// TestCheckWithoutRBACWarnsInsteadOfDenying: a cluster view that holds no RBAC objects at all
+// cannot say who may read what, so IMG-V6 warns that it did not check rather than denying
+// every export (the next rule, IMG-V5, still speaks); a view with RBAC objects is judged as
+// before (TestCheckAsUserAndGroups).
+func TestCheckWithoutRBACWarnsInsteadOfDenying(t *testing.T) {
+	dir := t.TempDir()
+	objs, err := cluster.ReadManifests("../testdata/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var data []byte
+	for _, u := range objs {
+		if u.GroupVersionKind().Group == "rbac.authorization.k8s.io" {
+			continue
+		}
+		b, _ := json.Marshal(u.Object)
+		data = append(append(data, b...), '\n')
+	}
+	if err := os.WriteFile(filepath.Join(dir, "view.json"), data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := run(t, "", "check", "--cluster", dir, "--user", "bob", "../testdata/check/export-from-team-b.yaml")
+	denial, _, _ := strings.Cut(out, "\n")
+	if code != 1 || strings.Contains(denial, "[IMG-V6]") || !strings.Contains(denial, "[IMG-V5]") ||
+		!strings.Contains(out, "warning: [IMG-V6]") || !strings.Contains(out, "was not checked: the cluster view holds no Roles, ClusterRoles or bindings") {
+		t.Errorf("exit %d, %q %q; want IMG-V5's denial and IMG-V6's warning only", code, out, errOut)
+	}
 }

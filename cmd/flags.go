@@ -8,9 +8,9 @@ import (
 	"os"
 	"strings"
 
-	"github.com/hcistorage/storage-webhook/webhook"
-
 	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/providers"
+	"github.com/hcistorage/storage-webhook/webhook"
 )
 
 // EnvPrefix prefixes the environment variable of every flag: --metrics-listen reads
@@ -134,20 +134,33 @@ commands:
 "storage-webhook COMMAND -h" lists a command's flags.`
 
 // viewSource is where check, profiles and audit read the cluster from: --cluster files or a
-// live cluster (--kubeconfig, read-only), and the provider table (--providers).
+// live cluster (--kubeconfig, read-only), the provider table (--providers) and the
+// Harvester release the rules follow (--harvester-version, else the view's Setting).
 type viewSource struct {
 	clusterPaths          stringList
 	kubeconfig, providers string
+	harvesterVersion      string
+	// stderr hears what was assumed about the Harvester in force (harvesterNotes).
+	stderr io.Writer
 }
 
-// register adds the three flags; clusterHelp and kubeconfigHelp say what each reads.
+// register adds the four flags; clusterHelp and kubeconfigHelp say what each reads.
 func (v *viewSource) register(fs *flag.FlagSet, clusterHelp, kubeconfigHelp string) {
 	fs.Var(&v.clusterPaths, "cluster", clusterHelp+" (repeatable)")
 	fs.StringVar(&v.kubeconfig, "kubeconfig", "", kubeconfigHelp+" instead of --cluster files")
-	fs.StringVar(&v.providers, "providers", "", "provider profiles file; empty: the built-in table")
+	registerConfig(fs, &v.providers, &v.harvesterVersion)
+	v.stderr = fs.Output()
 }
 
-// validate refuses both sources at once and, when required, neither.
+// registerConfig adds --providers and --harvester-version, which every command that runs
+// the rules takes.
+func registerConfig(fs *flag.FlagSet, providersFile, harvesterVersion *string) {
+	fs.StringVar(providersFile, "providers", "", "provider profiles file; empty: the built-in table")
+	fs.StringVar(harvesterVersion, "harvester-version", "", "Harvester release whose behaviour the rules follow (v1.8 or v1.8.2); empty: the view's server-version Setting")
+}
+
+// validate refuses both sources at once and, when required, neither, and a pinned version
+// that is not one.
 func (v *viewSource) validate(required bool) error {
 	switch {
 	case v.kubeconfig != "" && len(v.clusterPaths) > 0:
@@ -155,17 +168,51 @@ func (v *viewSource) validate(required bool) error {
 	case required && v.kubeconfig == "" && len(v.clusterPaths) == 0:
 		return usageError{fmt.Errorf("give --cluster PATH or --kubeconfig FILE")}
 	}
+	return validPin(v.harvesterVersion)
+}
+
+// validPin refuses a --harvester-version that is not a version.
+func validPin(v string) error {
+	if v == "" {
+		return nil
+	}
+	if err := providers.ValidPin(v); err != nil {
+		return usageError{fmt.Errorf("--harvester-version: %w", err)}
+	}
 	return nil
 }
 
 // env is the rules' environment over the source: watch caches of a live cluster, or files.
 func (v *viewSource) env(privileged []string) (*admit.Env, oldObjects, error) {
 	if v.kubeconfig != "" {
-		return liveEnv(v.kubeconfig, v.providers, privileged)
+		return liveEnv(v.kubeconfig, v.providers, v.harvesterVersion, privileged, v.stderr)
 	}
-	env, files, err := offlineEnv(v.clusterPaths, v.providers, privileged)
+	env, files, err := offlineEnv(v.clusterPaths, v.providers, v.harvesterVersion, privileged, v.stderr)
 	if err != nil {
 		return nil, nil, err
 	}
 	return env, fileOldObjects(files), nil
+}
+
+// harvesterNotes are what was assumed about the Harvester in force: how its version was
+// read, and each Setting whose value is not in force.
+func harvesterNotes(h *providers.Harvester) []string {
+	var out []string
+	if h.Note != "" {
+		out = append(out, h.Note)
+	}
+	return append(out, h.ProblemsText()...)
+}
+
+// configStore is the configuration of an offline command (check, review, audit,
+// profiles): the providers file and the Harvester of the view, read once; what was assumed
+// about the Harvester goes to stderr as warnings.
+func configStore(file *providers.File, view providers.SettingsSource, pin string, stderr io.Writer) *providers.Store {
+	store := providers.NewStore(file)
+	store.UseHarvester(view, pin, func(h *providers.Harvester) {
+		for _, n := range harvesterNotes(h) {
+			fmt.Fprintln(stderr, "warning: "+n)
+		}
+	})
+	return store
 }

@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"slices"
 	"strings"
 	"text/tabwriter"
 
 	storagev1 "k8s.io/api/storage/v1"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/client-go/kubernetes"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/tools/clientcmd"
 
 	"github.com/hcistorage/storage-webhook/cluster"
@@ -36,17 +39,69 @@ type ProfileReport struct {
 	CDIAccessModes string `json:"cdiAccessModes"`
 	// Problems are the errors of the class's invalid annotations (providers.Effective).
 	Problems []string `json:"problems"`
+	// Abilities are what the class's profile allows on the Harvester release in force (a
+	// built-in row's values are the release's, Facts; a providers file's row keeps its own).
+	Abilities Abilities `json:"abilities"`
+}
+
+// Abilities are a profile's volume snapshot, VM snapshot and VM backup abilities.
+type Abilities struct {
+	VolumeSnapshots bool `json:"volumeSnapshots"`
+	VMSnapshots     bool `json:"vmSnapshots"`
+	VMBackups       bool `json:"vmBackups"`
+}
+
+// ProfilesOutput is `profiles -o json`: the Harvester the rules follow, and every class.
+type ProfilesOutput struct {
+	Harvester HarvesterReport `json:"harvester"`
+	Classes   []ProfileReport `json:"classes"`
+}
+
+// HarvesterReport is the Harvester in force (SPEC §3.1): its release, where that came from,
+// what was assumed, the Settings VMB-V1 reads, and the value of every fact of the table of
+// what changes by release.
+type HarvesterReport struct {
+	Release string `json:"release"`
+	Version string `json:"version"`
+	// Source is flag, providers-file, setting or none; From says it for people.
+	Source          string                    `json:"source"`
+	From            string                    `json:"from"`
+	Notes           []string                  `json:"notes"`
+	CSIDriverConfig harvester.CSIDriverConfig `json:"csiDriverConfig"`
+	BackupTarget    bool                      `json:"backupTarget"`
+	Facts           []FactReport              `json:"facts"`
+}
+
+// FactReport is one fact of the table and its value on the release in force.
+type FactReport struct {
+	Fact   string `json:"fact"`
+	Value  string `json:"value"`
+	Source string `json:"source"`
+}
+
+func harvesterReport(h *providers.Harvester) HarvesterReport {
+	r := HarvesterReport{Release: h.Release.String(), Version: h.Version, Source: h.Source, From: h.From,
+		Notes: harvesterNotes(h), CSIDriverConfig: h.CSIDrivers, BackupTarget: h.BackupTarget, Facts: []FactReport{}}
+	if r.Notes == nil {
+		r.Notes = []string{}
+	}
+	for _, f := range providers.Facts {
+		v, src := f.At(h.Release)
+		r.Facts = append(r.Facts, FactReport{Fact: f.Name(), Value: v, Source: src})
+	}
+	return r
 }
 
 // noAccessModes is ProfileReport.CDIAccessModes when nothing gives a class access modes.
 const noAccessModes = "none: CDI cannot size or bind spec.storage DataVolumes"
 
-// Profiles lists every StorageClass of the --cluster files or of a live cluster (one
-// read-only list), with its provider profile, per-class CDI annotations and effective
-// settings. A class's invalid annotations are reported, not an error; an error is an input
-// or usage error.
+// Profiles lists every StorageClass of the --cluster files or of a live cluster (read-only:
+// one list, and a get of each Setting the rules read), with its provider profile, per-class
+// CDI annotations, effective settings and abilities, after the Harvester release in force.
+// A class's invalid annotations are reported, not an error; an error is an input or usage
+// error.
 func Profiles(args []string, stdout, stderr io.Writer) error {
-	fs := newFlagSet("profiles", "profiles [--cluster PATH]... | [--kubeconfig FILE] [--providers FILE] [-o table|json]", stderr)
+	fs := newFlagSet("profiles", "profiles [--cluster PATH]... | [--kubeconfig FILE] [--providers FILE] [--harvester-version V] [-o table|json]", stderr)
 	var src viewSource
 	var output string
 	src.register(fs, "file or folder of manifests whose StorageClasses to list", "list the StorageClasses of this cluster (read-only: one list)")
@@ -63,67 +118,73 @@ func Profiles(args []string, stdout, stderr io.Writer) error {
 	if err := src.validate(true); err != nil {
 		return err
 	}
-	table, err := readProviders(src.providers)
+	file, err := readProviders(src.providers)
 	if err != nil {
 		return err
 	}
-	var classes []*storagev1.StorageClass
+	var view *cluster.Files
 	if src.kubeconfig != "" {
-		classes, err = liveStorageClasses(src.kubeconfig)
-	} else {
-		classes, err = fileStorageClasses(src.clusterPaths)
+		view, err = liveProfilesView(src.kubeconfig)
+	} else if view, err = cluster.LoadFiles(src.clusterPaths...); err != nil {
+		err = usageError{err}
 	}
 	if err != nil {
 		return err
 	}
-	slices.SortFunc(classes, func(a, b *storagev1.StorageClass) int { return strings.Compare(a.Name, b.Name) })
-	reports := make([]ProfileReport, 0, len(classes))
-	for _, sc := range classes {
-		reports = append(reports, profileReport(table, sc))
-	}
-	if output == "json" {
-		enc := json.NewEncoder(stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(reports)
-	}
-	return printProfiles(stdout, reports)
-}
-
-// fileStorageClasses are the StorageClasses of manifests, as the file-backed cluster view
-// reads them.
-func fileStorageClasses(paths []string) ([]*storagev1.StorageClass, error) {
-	view, err := cluster.LoadFiles(paths...)
-	if err != nil {
-		return nil, usageError{err}
-	}
+	store := configStore(file, view, src.harvesterVersion, stderr)
+	table := store.Table()
 	var classes []*storagev1.StorageClass
 	for _, o := range view.List("storageclasses") {
 		classes = append(classes, o.(*storagev1.StorageClass))
 	}
-	return classes, nil
+	slices.SortFunc(classes, func(a, b *storagev1.StorageClass) int { return strings.Compare(a.Name, b.Name) })
+	out := ProfilesOutput{Harvester: harvesterReport(store.Harvester()), Classes: make([]ProfileReport, 0, len(classes))}
+	for _, sc := range classes {
+		out.Classes = append(out.Classes, profileReport(table, sc))
+	}
+	if output == "json" {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(out)
+	}
+	return printProfiles(stdout, &out)
 }
 
-// liveStorageClasses lists the StorageClasses of a cluster: one read-only list call.
-func liveStorageClasses(kubeconfig string) ([]*storagev1.StorageClass, error) {
+// liveProfilesView reads what `profiles` needs of a live cluster, read-only: one list of
+// the StorageClasses and a get of each Setting the rules read (none when the cluster has no
+// Harvester), as a file view.
+func liveProfilesView(kubeconfig string) (*cluster.Files, error) {
 	cfg, err := clientcmd.BuildConfigFromFlags("", kubeconfig)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("kubeconfig: %w", err)}
 	}
-	client, err := kubernetes.NewForConfig(cfg)
+	dyn, err := dynamic.NewForConfig(cfg)
 	if err != nil {
 		return nil, usageError{fmt.Errorf("kubeconfig: %w", err)}
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), liveSyncTimeout)
 	defer cancel()
-	list, err := client.StorageV1().StorageClasses().List(ctx, metav1.ListOptions{})
+	list, err := dyn.Resource(storagev1.SchemeGroupVersion.WithResource("storageclasses")).List(ctx, metav1.ListOptions{})
 	if err != nil {
 		return nil, fmt.Errorf("list StorageClasses: %w", err)
 	}
-	classes := make([]*storagev1.StorageClass, len(list.Items))
+	objs := make([]*unstructured.Unstructured, 0, len(list.Items)+len(harvester.SettingNames))
 	for i := range list.Items {
-		classes[i] = &list.Items[i]
+		list.Items[i].SetAPIVersion(storagev1.SchemeGroupVersion.String()) // list items carry no type
+		list.Items[i].SetKind("StorageClass")
+		objs = append(objs, &list.Items[i])
 	}
-	return classes, nil
+	for _, name := range harvester.SettingNames {
+		s, err := dyn.Resource(harvester.SettingGVR).Get(ctx, name, metav1.GetOptions{})
+		switch {
+		case apierrors.IsNotFound(err):
+			continue // no such Setting, or no Setting CRD: a cluster without Harvester
+		case err != nil:
+			return nil, fmt.Errorf("get Setting %s: %w", name, err)
+		}
+		objs = append(objs, s)
+	}
+	return cluster.NewFiles(objs)
 }
 
 func profileReport(table providers.Table, sc *storagev1.StorageClass) ProfileReport {
@@ -132,6 +193,7 @@ func profileReport(table providers.Table, sc *storagev1.StorageClass) ProfileRep
 	p, ok := table.Match(sc)
 	if ok {
 		r.Profile = p.Name
+		r.Abilities = Abilities{VolumeSnapshots: p.VolumeSnapshots, VMSnapshots: p.VMSnapshots, VMBackups: p.VMBackups}
 	}
 	for _, k := range harvester.ClassCDIKeys {
 		if v, ok := sc.Annotations[k]; ok {
@@ -152,13 +214,29 @@ func profileReport(table providers.Table, sc *storagev1.StorageClass) ProfileRep
 	return r
 }
 
-// printProfiles prints one aligned row per class, then the legend and, by class, the
-// problems the PROBLEMS column counts and the classes without access modes.
-func printProfiles(w io.Writer, reports []ProfileReport) error {
+// printProfiles prints the Harvester in force, one aligned row per class, then the legend
+// and, by class, the problems the PROBLEMS column counts and the classes without access
+// modes.
+func printProfiles(w io.Writer, out *ProfilesOutput) error {
+	h := out.Harvester
+	from := h.From
+	if h.Version != "" {
+		from = h.Version + ", " + from
+	}
+	fmt.Fprintf(w, "Harvester %s (%s)\n", h.Release, from)
+	for _, n := range h.Notes {
+		fmt.Fprintln(w, "  warning: "+n)
+	}
+	drivers := make([]string, 0, len(h.CSIDriverConfig))
+	for _, d := range slices.Sorted(maps.Keys(h.CSIDriverConfig)) {
+		c := h.CSIDriverConfig[d]
+		drivers = append(drivers, fmt.Sprintf("%s (snapshot: %s, backup: %s)", d, orDash(c.VolumeSnapshotClassName), orDash(c.BackupVolumeSnapshotClassName)))
+	}
+	fmt.Fprintf(w, "  csi-driver-config: %s\n  backup-target: %s\n\n", strings.Join(drivers, ", "), map[bool]string{true: "set", false: "none"}[h.BackupTarget])
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "CLASS\tPROVISIONER\tPROFILE\tCLONE\tSNAPSHOT-CLASS\tACCESS-MODES\tFS-OVERHEAD\tPROBLEMS")
+	fmt.Fprintln(tw, "CLASS\tPROVISIONER\tPROFILE\tCLONE\tSNAPSHOT-CLASS\tACCESS-MODES\tFS-OVERHEAD\tVOL-SNAP\tVM-SNAP\tVM-BACKUP\tPROBLEMS")
 	var notes []string
-	for _, r := range reports {
+	for _, r := range out.Classes {
 		s := r.Effective
 		modes := "cdi"
 		switch {
@@ -175,15 +253,17 @@ func printProfiles(w io.Writer, reports []ProfileReport) error {
 		for _, p := range r.Problems {
 			notes = append(notes, r.Class+": "+p)
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Class, r.Provisioner, r.Profile,
+		a := r.Abilities
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Class, r.Provisioner, r.Profile,
 			settingCell(s, "cloneStrategy", s.CloneStrategy), settingCell(s, "snapshotClass", s.SnapshotClass),
-			modes, settingCell(s, "filesystemOverhead", s.FilesystemOverhead), problems)
+			modes, settingCell(s, "filesystemOverhead", s.FilesystemOverhead), yesNo(a.VolumeSnapshots), yesNo(a.VMSnapshots), yesNo(a.VMBackups), problems)
 	}
 	if err := tw.Flush(); err != nil {
 		return err
 	}
 	fmt.Fprintln(w, "\n*: set by the class's annotation (else by its profile); -: unset, CDI decides; PROBLEMS: invalid annotations")
 	fmt.Fprintln(w, "cdi: CDI finds the access modes itself; NONE: nothing gives the class access modes")
+	fmt.Fprintln(w, "VOL-SNAP, VM-SNAP, VM-BACKUP: what the profile allows on this release; a VM snapshot or backup also needs the provisioner in csi-driver-config, a backup a backup target")
 	if len(notes) > 0 {
 		fmt.Fprintln(w, "\nnotes:")
 		for _, n := range notes {
@@ -203,4 +283,18 @@ func settingCell(s providers.Settings, field, value string) string {
 		return value + "*"
 	}
 	return value
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
 }

@@ -73,13 +73,13 @@ func profilesJSON(t *testing.T, args ...string) map[string]ProfileReport {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var reports []ProfileReport
-	if err := json.Unmarshal([]byte(out), &reports); err != nil {
-		t.Fatalf("output is not a JSON array of reports: %v\n%s", err, out)
+	var output ProfilesOutput
+	if err := json.Unmarshal([]byte(out), &output); err != nil {
+		t.Fatalf("output is not the JSON of ProfilesOutput: %v\n%s", err, out)
 	}
 	byName := map[string]ProfileReport{}
 	var names []string
-	for _, r := range reports {
+	for _, r := range output.Classes {
 		names = append(names, r.Class)
 		byName[r.Class] = r
 	}
@@ -93,7 +93,7 @@ func profilesJSON(t *testing.T, args ...string) map[string]ProfileReport {
 // per-class annotations, the effective settings with their source, where CDI gets access
 // modes when the settings have none, and the problems of invalid annotations.
 func TestProfilesJSON(t *testing.T) {
-	reports := profilesJSON(t, "--cluster", writeProfileClasses(t))
+	reports := profilesJSON(t, "--cluster", writeProfileClasses(t), "--harvester-version", "v1.8.2")
 	if len(reports) != 6 {
 		t.Errorf("%d classes, want the 6 StorageClasses of the file (not the ConfigMap)", len(reports))
 	}
@@ -181,12 +181,24 @@ func TestProfilesJSONFields(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	var raw []map[string]json.RawMessage
-	if err := json.Unmarshal([]byte(out), &raw); err != nil {
+	var top struct {
+		Harvester map[string]json.RawMessage   `json:"harvester"`
+		Classes   []map[string]json.RawMessage `json:"classes"`
+	}
+	if err := json.Unmarshal([]byte(out), &top); err != nil {
 		t.Fatal(err)
 	}
-	keys := []string{"class", "provisioner", "profile", "annotations", "effective", "cdiAccessModes", "problems"}
-	for _, r := range raw {
+	hkeys := []string{"release", "version", "source", "from", "notes", "csiDriverConfig", "backupTarget", "facts"}
+	if len(top.Harvester) != len(hkeys) {
+		t.Errorf("harvester has %d fields, want %d: %v", len(top.Harvester), len(hkeys), top.Harvester)
+	}
+	for _, k := range hkeys {
+		if v, ok := top.Harvester[k]; !ok || string(v) == "null" {
+			t.Errorf("harvester: %q is %s", k, v)
+		}
+	}
+	keys := []string{"class", "provisioner", "profile", "annotations", "effective", "cdiAccessModes", "problems", "abilities"}
+	for _, r := range top.Classes {
 		if len(r) != len(keys) {
 			t.Errorf("%s has %d fields, want %d", r["class"], len(r), len(keys))
 		}
@@ -233,19 +245,15 @@ func TestProfilesExampleCluster(t *testing.T) {
 // checks the header.
 func tableRows(t *testing.T, out string) map[string][]string {
 	t.Helper()
-	lines := strings.Split(out, "\n")
-	header := "CLASS PROVISIONER PROFILE CLONE SNAPSHOT-CLASS ACCESS-MODES FS-OVERHEAD PROBLEMS"
-	if strings.Join(strings.Fields(lines[0]), " ") != header {
-		t.Fatalf("header %q, want the columns %s", lines[0], header)
-	}
+	lines := tableLines(t, out)
 	rows := map[string][]string{}
 	for _, l := range lines[1:] {
 		if l == "" {
 			break
 		}
 		f := strings.Fields(l)
-		if len(f) != 8 {
-			t.Errorf("row %q has %d cells, want 8", l, len(f))
+		if len(f) != 11 {
+			t.Errorf("row %q has %d cells, want 11", l, len(f))
 			continue
 		}
 		rows[f[0]] = f
@@ -253,21 +261,39 @@ func tableRows(t *testing.T, out string) map[string][]string {
 	return rows
 }
 
+// tableLines are the lines of `profiles -o table` from the header on (the Harvester in
+// force comes first), after checking the header.
+func tableLines(t *testing.T, out string) []string {
+	t.Helper()
+	header := "CLASS PROVISIONER PROFILE CLONE SNAPSHOT-CLASS ACCESS-MODES FS-OVERHEAD VOL-SNAP VM-SNAP VM-BACKUP PROBLEMS"
+	lines := strings.Split(out, "\n")
+	for i, l := range lines {
+		if strings.HasPrefix(l, "CLASS ") {
+			if strings.Join(strings.Fields(l), " ") != header {
+				t.Fatalf("header %q, want the columns %s", l, header)
+			}
+			return lines[i:]
+		}
+	}
+	t.Fatalf("no header line:\n%s", out)
+	return nil
+}
+
 // TestProfilesTable: one aligned row per class; an annotation's value is marked *, CDI's
 // access modes show as cdi, missing ones as NONE, and the problems are listed below.
 func TestProfilesTable(t *testing.T) {
-	code, out, errOut := run(t, "", "profiles", "--cluster", writeProfileClasses(t))
+	code, out, errOut := run(t, "", "profiles", "--cluster", writeProfileClasses(t), "--harvester-version", "v1.8")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	rows := tableRows(t, out)
 	want := map[string]string{
-		"example":         "example csi.example.com other - - NONE - -",
-		"lh-v2":           "lh-v2 driver.longhorn.io longhorn-v2 copy longhorn-snapshot cdi - -",
-		"lh-v2-csi-clone": "lh-v2-csi-clone driver.longhorn.io longhorn-v2 csi-clone* longhorn-snapshot cdi - -",
-		"lvm":             `lvm lvm.driver.harvesterhci.io lvm snapshot lvm-snapshot {"Block":["ReadWriteOnce"]} - -`,
-		"lvm-rsync":       `lvm-rsync lvm.driver.harvesterhci.io lvm snapshot lvm-snapshot {"Block":["ReadWriteOnce"]} - 1`,
-		"rbd":             "rbd rbd.csi.ceph.com other - - cdi - -",
+		"example":         "example csi.example.com other - - NONE - yes yes no -",
+		"lh-v2":           "lh-v2 driver.longhorn.io longhorn-v2 copy longhorn-snapshot cdi - yes yes yes -",
+		"lh-v2-csi-clone": "lh-v2-csi-clone driver.longhorn.io longhorn-v2 csi-clone* longhorn-snapshot cdi - yes yes yes -",
+		"lvm":             `lvm lvm.driver.harvesterhci.io lvm snapshot lvm-snapshot {"Block":["ReadWriteOnce"]} - yes yes no -`,
+		"lvm-rsync":       `lvm-rsync lvm.driver.harvesterhci.io lvm snapshot lvm-snapshot {"Block":["ReadWriteOnce"]} - yes yes no 1`,
+		"rbd":             "rbd rbd.csi.ceph.com other - - cdi - yes yes no -",
 	}
 	if len(rows) != len(want) {
 		t.Errorf("%d rows, want %d:\n%s", len(rows), len(want), out)
@@ -277,7 +303,7 @@ func TestProfilesTable(t *testing.T) {
 			t.Errorf("row of %s:\n got %s\nwant %s", class, got, w)
 		}
 	}
-	lines := strings.Split(out, "\n")
+	lines := tableLines(t, out)
 	if len(lines) < 1+len(want) {
 		t.Fatalf("too few lines:\n%s", out)
 	}
@@ -296,6 +322,8 @@ func TestProfilesTable(t *testing.T) {
 		}
 	}
 	for _, s := range []string{
+		"Harvester v1.8 (v1.8, pinned by --harvester-version)\n",
+		"  csi-driver-config: driver.longhorn.io (snapshot: longhorn-snapshot, backup: longhorn)\n  backup-target: none\n",
 		"*: set by the class's annotation",
 		"\nnotes:\n",
 		"lvm-rsync: annotation " + harvester.AnnClassCloneStrategy + `: "rsync" is not a CDI clone strategy`,
@@ -325,8 +353,9 @@ func TestProfilesProvidersFile(t *testing.T) {
 	}
 }
 
-// TestProfilesKubeconfigListsOnly: with --kubeconfig the command makes one request, the
-// read-only list of StorageClasses.
+// TestProfilesKubeconfigListsOnly: with --kubeconfig the command reads only: one list of
+// StorageClasses and a get of each Setting the rules read (here there are none: a cluster
+// without Harvester).
 func TestProfilesKubeconfigListsOnly(t *testing.T) {
 	var mu sync.Mutex
 	var requests []string
@@ -359,8 +388,10 @@ func TestProfilesKubeconfigListsOnly(t *testing.T) {
 	}
 	mu.Lock()
 	defer mu.Unlock()
-	if len(requests) != 1 || requests[0] != "GET /apis/storage.k8s.io/v1/storageclasses" {
-		t.Errorf("requests = %q, want the one list", requests)
+	want := []string{"GET /apis/storage.k8s.io/v1/storageclasses", "GET /apis/harvesterhci.io/v1beta1/settings/server-version",
+		"GET /apis/harvesterhci.io/v1beta1/settings/csi-driver-config", "GET /apis/harvesterhci.io/v1beta1/settings/backup-target"}
+	if !slices.Equal(requests, want) {
+		t.Errorf("requests = %q, want %q", requests, want)
 	}
 }
 

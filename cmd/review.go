@@ -16,11 +16,11 @@ import (
 // Review answers one AdmissionReview exactly as the server would: the review goes through
 // the same HTTP handler, and the response body is printed as it would be sent.
 func Review(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
-	fs := newFlagSet("review", "review [--webhook mutating|validating] [--cluster PATH]... [--providers FILE] FILE|-", stderr)
+	fs := newFlagSet("review", "review [--webhook mutating|validating] [--cluster PATH]... [--providers FILE] [--harvester-version V] FILE|-", stderr)
 	var clusterPaths, privileged stringList
-	var providersFile, kind string
+	var providersFile, pin, kind string
 	fs.Var(&clusterPaths, "cluster", "file or folder of the objects that already exist (repeatable)")
-	fs.StringVar(&providersFile, "providers", "", "provider profiles file; empty: the built-in table")
+	registerConfig(fs, &providersFile, &pin)
 	fs.Var(&privileged, "privileged-user", "privileged request user (repeatable; default: the SPEC's list)")
 	fs.StringVar(&kind, "webhook", "validating", "which webhook of the request's resource answers: mutating or validating")
 	if err := parse(fs, args); err != nil {
@@ -32,6 +32,9 @@ func Review(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if kind != "mutating" && kind != "validating" {
 		return usageError{fmt.Errorf("--webhook %q must be mutating or validating", kind)}
 	}
+	if err := validPin(pin); err != nil {
+		return err
+	}
 	var body []byte
 	var err error
 	if fs.Arg(0) == "-" {
@@ -42,7 +45,7 @@ func Review(args []string, stdin io.Reader, stdout, stderr io.Writer) error {
 	if err != nil {
 		return usageError{err}
 	}
-	env, _, err := offlineEnv(clusterPaths, providersFile, privileged)
+	env, _, err := offlineEnv(clusterPaths, providersFile, pin, privileged, stderr)
 	if err != nil {
 		return err
 	}

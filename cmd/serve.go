@@ -33,6 +33,7 @@ import (
 	"github.com/hcistorage/storage-webhook/authz"
 	"github.com/hcistorage/storage-webhook/certs"
 	"github.com/hcistorage/storage-webhook/cluster"
+	"github.com/hcistorage/storage-webhook/harvester"
 	"github.com/hcistorage/storage-webhook/internal/logjson"
 	"github.com/hcistorage/storage-webhook/metrics"
 	"github.com/hcistorage/storage-webhook/providers"
@@ -41,7 +42,7 @@ import (
 
 type serveFlags struct {
 	listen, metricsListen, probesListen, certFile, keyFile string
-	providers, kubeconfig                                  string
+	providers, kubeconfig, harvesterVersion                string
 	logFormat, logLevel                                    string
 	privileged, clusterPaths                               stringList
 	selfSigned, enableHTTP2, metricsSecure                 bool
@@ -87,6 +88,7 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	fs.StringVar(&f.keyFile, "tls-key-file", "/etc/storage-webhook/tls/tls.key", "serving key (PEM), re-read when it changes")
 	fs.BoolVar(&f.selfSigned, "self-signed", false, "serve a throwaway in-memory self-signed certificate for localhost instead of the files")
 	fs.StringVar(&f.providers, "providers", "", "provider profiles file (YAML), re-read when it changes; empty: the built-in table")
+	fs.StringVar(&f.harvesterVersion, "harvester-version", "", "Harvester release whose behaviour the rules follow (v1.8 or v1.8.2), instead of the cluster's server-version Setting")
 	fs.Var(&f.privileged, "privileged-user", "request user that may delete golden PVCs and image DataVolumes (repeatable; default: "+strings.Join(admit.DefaultPrivilegedUsers, ", ")+")")
 	fs.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig of the cluster to watch; empty: in-cluster configuration")
 	fs.Var(&f.clusterPaths, "cluster", "file or folder of objects to use as the cluster view instead of a Kubernetes connection (repeatable)")
@@ -107,6 +109,9 @@ func parseServeFlags(args []string, stderr io.Writer) (*serveFlags, error) {
 	}
 	if f.metricsSecure && len(f.clusterPaths) > 0 {
 		return nil, usageError{fmt.Errorf("--metrics-secure needs an API server to authenticate scrapers, and --cluster reads files: drop one")}
+	}
+	if err := validPin(f.harvesterVersion); err != nil {
+		return nil, err
 	}
 	return &f, nil
 }
@@ -150,7 +155,7 @@ func privilegedSet(users []string) map[string]bool {
 // when it changes (a bad file at start-up is an error; later, the old table stays).
 func loadProviders(path string, log logrus.FieldLogger, m *metrics.Metrics) (*providers.Store, error) {
 	if path == "" {
-		return providers.NewStatic(providers.Builtins()), nil
+		return providers.NewStore(nil), nil
 	}
 	return providers.Load(path, func(err error) {
 		if err != nil {
@@ -218,7 +223,19 @@ func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 		}
 		access = sar
 	}
-	go reportSync(ctx, view, m)
+	// The rules follow the Harvester of the view (its server-version Setting) unless a pin
+	// names the release; the release in force is logged and exported once the caches have
+	// synced, and again whenever it changes.
+	prov.UseHarvester(view, f.harvesterVersion, func(h *providers.Harvester) {
+		logHarvester(log, h)
+		m.SetHarvesterRelease(h.Release.String(), h.Version, h.Source, []string{harvester.SettingCSIDriverConfig, harvester.SettingBackupTarget}, h.Problems)
+	})
+	view.OnSettingsChange(func() {
+		if ok, _ := view.Synced(); ok {
+			prov.Harvester()
+		}
+	})
+	go reportSync(ctx, view, m, func() { prov.Harvester() })
 
 	tlsConfig, err := serverTLS(ctx, f, log, m)
 	if err != nil {
@@ -425,8 +442,18 @@ func serverTLS(ctx context.Context, f *serveFlags, log logrus.FieldLogger, m *me
 	return cfg, nil
 }
 
-// reportSync keeps the cache-synced gauge current until every cache has synced.
-func reportSync(ctx context.Context, view *cluster.Cache, m *metrics.Metrics) {
+// logHarvester logs the Harvester release in force, where it came from, and what was
+// assumed about it or its Settings.
+func logHarvester(log logrus.FieldLogger, h *providers.Harvester) {
+	log.WithFields(logrus.Fields{"release": h.Release.String(), "version": h.Version, "source": h.Source}).Info("Harvester release in force: " + h.String())
+	for _, n := range harvesterNotes(h) {
+		log.Warn(n)
+	}
+}
+
+// reportSync keeps the cache-synced gauge current until every cache has synced, then calls
+// synced once.
+func reportSync(ctx context.Context, view *cluster.Cache, m *metrics.Metrics, synced func()) {
 	t := time.NewTicker(250 * time.Millisecond)
 	defer t.Stop()
 	for {
@@ -439,6 +466,7 @@ func reportSync(ctx context.Context, view *cluster.Cache, m *metrics.Metrics) {
 			m.CacheSynced.WithLabelValues(name).Set(v)
 		}
 		if all {
+			synced()
 			// The initial lists are garbage now; hand that memory back to the OS once,
 			// so RSS reflects the caches rather than the peak of filling them.
 			debug.FreeOSMemory()

@@ -34,6 +34,17 @@ const (
 // SourceExportFromVolume is the spec.sourceType of an image exported from a PVC.
 const SourceExportFromVolume = "export-from-volume"
 
+// ParamBackingImage is the StorageClass parameter of Longhorn that makes every volume of the
+// class from a backing image; Harvester gives each backingimage image such a class.
+const ParamBackingImage = "backingImage"
+
+// Provisioner annotations of a PVC: the CSI driver that provisions it, beta key first, as
+// Harvester's GetProvisionedPVCProvisioner reads them before falling back to the class.
+const (
+	AnnBetaStorageProvisioner = "volume.beta.kubernetes.io/storage-provisioner"
+	AnnStorageProvisioner     = "volume.kubernetes.io/storage-provisioner"
+)
+
 // KindImage is the kind of an image.
 const KindImage = "VirtualMachineImage"
 

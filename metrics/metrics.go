@@ -32,6 +32,13 @@ type Metrics struct {
 	// AccessReviews counts IMG-V6's answers by result (allowed, denied, error) and whether
 	// the cache gave them (cached "true") or a SubjectAccessReview did.
 	AccessReviews *prometheus.CounterVec
+	// HarvesterRelease is 1 for the Harvester release the rules follow, labelled with the
+	// release line, the version as given and its source (flag, providers-file, setting,
+	// none); SetHarvesterRelease keeps exactly one series.
+	HarvesterRelease *prometheus.GaugeVec
+	// SettingProblems is 1 for each Harvester Setting whose value is not in force because it
+	// does not parse (the last good value, or Harvester's default, is used instead).
+	SettingProblems *prometheus.GaugeVec
 }
 
 // New registers every collector, and the Go and process collectors, in a new registry.
@@ -79,9 +86,17 @@ func New() *Metrics {
 			Name: "storage_webhook_access_reviews_total",
 			Help: "IMG-V6's answers on whether a request's user may get an object, by result (allowed, denied, error) and cached (true: from the cache, false: a SubjectAccessReview).",
 		}, []string{"result", "cached"}),
+		HarvesterRelease: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "storage_webhook_harvester_release_info",
+			Help: "1 for the Harvester release whose behaviour the rules follow: its release line, the version as given, and where it came from (flag, providers-file, setting, none).",
+		}, []string{"release", "version", "source"}),
+		SettingProblems: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "storage_webhook_harvester_setting_problem",
+			Help: "1 when the value of a Harvester Setting the rules read (csi-driver-config, backup-target) does not parse and the last good value or Harvester's default is used instead.",
+		}, []string{"setting"}),
 	}
 	m.Registry.MustRegister(m.Requests, m.Duration, m.RuleResults, m.CacheSynced, m.ProviderLoads, m.PanicsRecovered, m.ServingCertificateExpiry,
-		m.AuditFindings, m.AuditObjects, m.AccessReviews,
+		m.AuditFindings, m.AuditObjects, m.AccessReviews, m.HarvesterRelease, m.SettingProblems,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -105,3 +120,17 @@ func (m *Metrics) SetServingCertificate(cert tls.Certificate) error {
 }
 
 var errNoCertificate = errors.New("serving certificate holds no certificate")
+
+// SetHarvesterRelease makes the release series the only one, at 1, and sets each setting's
+// problem gauge (settings: every Setting it can report, problems: those with a problem).
+func (m *Metrics) SetHarvesterRelease(release, version, source string, settings []string, problems map[string]string) {
+	m.HarvesterRelease.Reset()
+	m.HarvesterRelease.WithLabelValues(release, version, source).Set(1)
+	for _, s := range settings {
+		v := 0.0
+		if _, ok := problems[s]; ok {
+			v = 1
+		}
+		m.SettingProblems.WithLabelValues(s).Set(v)
+	}
+}

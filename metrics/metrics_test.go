@@ -159,6 +159,7 @@ func registeredSeries(t *testing.T) map[string][]string {
 	m.ProviderLoads.WithLabelValues("failure").Inc()
 	m.AuditFindings.WithLabelValues("PVC-V3", "violation").Set(1)
 	m.AccessReviews.WithLabelValues("allowed", "false").Inc()
+	m.SetHarvesterRelease("v1.8", "v1.8.2", "setting", []string{"csi-driver-config"}, nil)
 	families, err := m.Registry.Gather()
 	if err != nil {
 		t.Fatal(err)

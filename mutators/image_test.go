@@ -20,7 +20,7 @@ func TestImageDeniedWithoutAnyClass(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &admit.Env{View: view, Providers: providers.NewStatic(providers.Builtins())}
+	env := &admit.Env{View: view, Providers: providers.NewStore(nil)}
 	req := &admit.Request{Operation: admit.Create, Namespace: "default", Name: "img",
 		Object: []byte(`{"apiVersion":"harvesterhci.io/v1beta1","kind":"VirtualMachineImage","metadata":{"name":"img"},"spec":{"displayName":"x"}}`)}
 	res := Image(env, req)

@@ -20,10 +20,11 @@ func TestDeployedConfigMapParses(t *testing.T) {
 	if err := yaml.UnmarshalStrict(data, &cm); err != nil {
 		t.Fatal(err)
 	}
-	table, err := Parse([]byte(cm.Data["providers.yaml"]))
+	file, err := Parse([]byte(cm.Data["providers.yaml"]))
 	if err != nil {
 		t.Fatal(err)
 	}
+	table := file.Table(BehaviourOf(Newest()))
 	if p, _ := table.Match(&storagev1.StorageClass{Provisioner: "rbd.csi.ceph.com"}); p.Name != "ceph-rbd" || p.CloneStrategy != "csi-clone" {
 		t.Errorf("rbd class got profile %+v", p)
 	}

@@ -22,13 +22,14 @@ import (
 func FuzzParse(f *testing.F) {
 	f.Fuzz(func(t *testing.T, data []byte) {
 		defer fuzzDeadline(fuzzTimeout, data)()
-		table, err := providers.Parse(data)
+		file, err := providers.Parse(data)
 		if err != nil {
-			if table != nil {
-				t.Fatalf("Parse returned a table and an error: %v", err)
+			if file != nil {
+				t.Fatalf("Parse returned a file and an error: %v", err)
 			}
 			return
 		}
+		table := file.Table(providers.BehaviourOf(providers.Newest()))
 		if len(table) == 0 {
 			t.Fatal("Parse accepted an empty table")
 		}
@@ -85,7 +86,7 @@ func FuzzEffective(f *testing.F) {
 		sc := &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "fuzz", Annotations: map[string]string{
 			harvester.AnnClassCloneStrategy: clone, harvester.AnnClassAccessModes: accessModes, harvester.AnnClassFilesystemOverhead: overhead}},
 			Provisioner: provisioner, Parameters: map[string]string{"dataEngine": engine}}
-		p, _ := providers.Builtins().Match(sc)
+		p, _ := providers.Builtins(providers.BehaviourOf(providers.Newest())).Match(sc)
 		s, errs := providers.Effective(sc, p)
 		if s.CloneStrategy != "" && !slices.Contains(providers.CloneStrategies, s.CloneStrategy) {
 			t.Fatalf("effective clone strategy %q", s.CloneStrategy)

@@ -34,6 +34,10 @@ type Profile struct {
 	VMSnapshots       bool              `json:"vmSnapshots"`
 	VMBackups         bool              `json:"vmBackups"`
 	ExportTarget      bool              `json:"exportTarget"`
+	// Builtin marks a row of the built-in table, whose abilities and clone strategy are the
+	// Harvester release's in force (Facts); a providers file's row keeps its values on every
+	// release.
+	Builtin bool `json:"-"`
 }
 
 // AnyProvisioner is the provisioner of a profile that matches every class.
@@ -45,23 +49,31 @@ var CloneStrategies = []string{"copy", "snapshot", "csi-clone"}
 // Table is an ordered list of profiles; the first match wins.
 type Table []Profile
 
-// Builtins is the built-in table of SPEC §3. The last row matches any provisioner.
-func Builtins() Table {
-	return Table{
-		{Name: "longhorn-v1", Provisioner: "driver.longhorn.io", Parameters: map[string]string{"dataEngine": ""},
+// Builtins is the built-in table of SPEC §3 on a Harvester release: the longhorn-v2 row's
+// snapshot and backup abilities and clone strategy, and the lvm and other rows' VM snapshot
+// and backup abilities, are the release's (Facts). The last row matches any provisioner.
+func Builtins(b Behaviour) Table {
+	lh2, tp := b.LonghornV2, b.ThirdParty
+	t := Table{
+		{Name: "longhorn-v1", Provisioner: LonghornProvisioner, Parameters: map[string]string{"dataEngine": ""},
 			Backend: harvester.BackendBackingImage, VolumeSnapshots: true, VMSnapshots: true, VMBackups: true},
-		{Name: "longhorn-v1", Provisioner: "driver.longhorn.io", Parameters: map[string]string{"dataEngine": "v1"},
+		{Name: "longhorn-v1", Provisioner: LonghornProvisioner, Parameters: map[string]string{"dataEngine": "v1"},
 			Backend: harvester.BackendBackingImage, VolumeSnapshots: true, VMSnapshots: true, VMBackups: true},
-		{Name: "longhorn-v2", Provisioner: "driver.longhorn.io", Parameters: map[string]string{"dataEngine": "v2"},
-			Backend: harvester.BackendCDI, CloneStrategy: "copy", SnapshotClass: "longhorn-snapshot",
-			DefaultParameters: map[string]string{"migratable": "true"}, ExportTarget: true},
+		{Name: "longhorn-v2", Provisioner: LonghornProvisioner, Parameters: map[string]string{"dataEngine": "v2"},
+			Backend: harvester.BackendCDI, CloneStrategy: lh2.CloneStrategy, SnapshotClass: "longhorn-snapshot",
+			DefaultParameters: map[string]string{"migratable": "true"}, ExportTarget: true,
+			VolumeSnapshots: lh2.VolumeSnapshots, VMSnapshots: lh2.VMSnapshots, VMBackups: lh2.VMBackups},
 		{Name: "lvm", Provisioner: "lvm.driver.harvesterhci.io",
 			Backend: harvester.BackendCDI, CloneStrategy: "snapshot", SnapshotClass: "lvm-snapshot",
 			AccessModes:     AccessModes{corev1.PersistentVolumeBlock: {corev1.ReadWriteOnce}},
-			VolumeSnapshots: true, VMSnapshots: true, ExportTarget: true},
+			VolumeSnapshots: true, VMSnapshots: tp.VMSnapshots, VMBackups: tp.VMBackups, ExportTarget: true},
 		{Name: "other", Provisioner: AnyProvisioner,
-			Backend: harvester.BackendCDI, VolumeSnapshots: true, VMSnapshots: true, ExportTarget: true},
+			Backend: harvester.BackendCDI, VolumeSnapshots: true, VMSnapshots: tp.VMSnapshots, VMBackups: tp.VMBackups, ExportTarget: true},
 	}
+	for i := range t {
+		t[i].Builtin = true
+	}
+	return t
 }
 
 // Match returns the profile of a class: the first whose provisioner and parameters match.
@@ -93,11 +105,27 @@ type File struct {
 	Providers []Profile `json:"providers"`
 	// Builtins appends the built-in table after the file's rows; absent means true.
 	Builtins *bool `json:"builtins,omitempty"`
+	// HarvesterVersion pins the Harvester release the rules follow (SPEC §3.1), instead of
+	// the cluster's server-version Setting; --harvester-version wins over it.
+	HarvesterVersion string `json:"harvesterVersion,omitempty"`
+}
+
+// Table is the file's table on a Harvester release: its rows, then the built-in rows of
+// that release unless it sets builtins: false. A nil file is the built-in table.
+func (f *File) Table(b Behaviour) Table {
+	if f == nil {
+		return Builtins(b)
+	}
+	t := Table(slices.Clone(f.Providers))
+	if f.Builtins == nil || *f.Builtins {
+		t = append(t, Builtins(b)...)
+	}
+	return t
 }
 
 // Parse reads and validates a providers file. Unknown, duplicate and wrongly-cased fields
 // are errors, so that a typo (say `clonestrategy`) does not silently fall back to a default.
-func Parse(data []byte) (Table, error) {
+func Parse(data []byte) (*File, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fmt.Errorf("providers file is empty")
 	}
@@ -118,14 +146,15 @@ func Parse(data []byte) (Table, error) {
 			return nil, fmt.Errorf("providers[%d] (%q): %w", i, p.Name, err)
 		}
 	}
-	t := Table(slices.Clone(f.Providers))
-	if f.Builtins == nil || *f.Builtins {
-		t = append(t, Builtins()...)
-	}
-	if len(t) == 0 {
+	if f.Builtins != nil && !*f.Builtins && len(f.Providers) == 0 {
 		return nil, fmt.Errorf("providers file sets builtins: false and lists no providers")
 	}
-	return t, nil
+	if f.HarvesterVersion != "" {
+		if err := ValidPin(f.HarvesterVersion); err != nil {
+			return nil, fmt.Errorf("harvesterVersion: %w", err)
+		}
+	}
+	return &f, nil
 }
 
 func (p *Profile) validate() error {

@@ -18,7 +18,8 @@ func class(provisioner string, params map[string]string) *storagev1.StorageClass
 	return &storagev1.StorageClass{ObjectMeta: metav1.ObjectMeta{Name: "sc"}, Provisioner: provisioner, Parameters: params}
 }
 
-// TestBuiltinsMatchSpecTable: each class gets the SPEC §3 profile.
+// TestBuiltinsMatchSpecTable: each class gets the SPEC §3 profile, with the table's values
+// on v1.5, the release the SPEC's table describes.
 func TestBuiltinsMatchSpecTable(t *testing.T) {
 	cases := []struct {
 		name string
@@ -34,13 +35,13 @@ func TestBuiltinsMatchSpecTable(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, ok := Builtins().Match(c.sc)
+			p, ok := Builtins(BehaviourOf(V1_5)).Match(c.sc)
 			if !ok || p.Name != c.want {
 				t.Fatalf("got %q (%v), want %q", p.Name, ok, c.want)
 			}
 		})
 	}
-	v2, _ := Builtins().Match(class("driver.longhorn.io", map[string]string{"dataEngine": "v2"}))
+	v2, _ := Builtins(BehaviourOf(V1_5)).Match(class("driver.longhorn.io", map[string]string{"dataEngine": "v2"}))
 	if v2.Backend != "cdi" || v2.CloneStrategy != "copy" || v2.SnapshotClass != "longhorn-snapshot" || v2.DefaultParameters["migratable"] != "true" ||
 		v2.VolumeSnapshots || v2.VMSnapshots || v2.VMBackups || !v2.ExportTarget {
 		t.Errorf("longhorn-v2 profile = %+v", v2)
@@ -58,20 +59,22 @@ func TestParse(t *testing.T) {
   cloneStrategy: csi-clone
   volumeSnapshots: true
 `
-	tab, err := Parse([]byte(good))
+	file, err := Parse([]byte(good))
 	if err != nil {
 		t.Fatal(err)
 	}
+	tab := file.Table(BehaviourOf(Newest()))
 	if p, _ := tab.Match(class("rbd.csi.ceph.com", map[string]string{"pool": "fast"})); p.Name != "fast-rbd" || p.CloneStrategy != "csi-clone" {
 		t.Errorf("file row not first: %+v", p)
 	}
 	if p, _ := tab.Match(class("rbd.csi.ceph.com", map[string]string{"pool": "slow"})); p.Name != "other" {
 		t.Errorf("builtins not appended: %+v", p)
 	}
-	tab, err = Parse([]byte(good + "builtins: false\n"))
+	file, err = Parse([]byte(good + "builtins: false\n"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	tab = file.Table(BehaviourOf(Newest()))
 	if _, ok := tab.Match(class("nfs.csi.k8s.io", nil)); ok {
 		t.Error("builtins: false still matched the catch-all")
 	}

@@ -45,7 +45,7 @@ func TestEffectivePrecedence(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			p, _ := Builtins().Match(c.sc)
+			p, _ := Builtins(BehaviourOf(V1_5)).Match(c.sc) // the SPEC table's values
 			s, errs := Effective(c.sc, p)
 			am := ""
 			if s.AccessModes != nil {

@@ -6,23 +6,46 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 	"sync/atomic"
 
 	"github.com/fsnotify/fsnotify"
 )
 
-// Store holds the table in force. Rules read it with Table(); a reload swaps it atomically.
+// Store holds the configuration in force: the providers file (or the built-in table) and
+// the Harvester the service runs beside, whose release decides the built-in rows' values
+// (Facts) and whose Settings VMB-V1 reads. A reload of the file swaps it atomically; the
+// Harvester part follows the cluster view's Settings without a restart. Rules read it with
+// Table and Harvester: one atomic load and two comparisons while nothing has changed.
 type Store struct {
 	path   string
-	table  atomic.Pointer[Table]
-	last   []byte          // the bytes last read, so unchanged files are not re-parsed
-	onLoad func(err error) // hears of each reload that changed the table or failed
+	file   atomic.Pointer[File] // nil: the built-in table
+	last   []byte               // the bytes last read, so unchanged files are not re-parsed
+	onLoad func(err error)      // hears of each reload that changed the file or failed
+
+	// What UseHarvester sets, before the store is shared.
+	settings SettingsSource
+	pin      string
+	onChange func(*Harvester)
+
+	mu       sync.Mutex // serialises resolve: lastGood and onChange
+	lastGood lastGood
+	inForce  atomic.Pointer[inForce]
 }
 
-// NewStatic returns a store that always serves t.
-func NewStatic(t Table) *Store {
+// inForce is the configuration derived from one providers file and one generation of the
+// Settings.
+type inForce struct {
+	file      *File
+	settings  uint64
+	table     Table
+	harvester *Harvester
+}
+
+// NewStore returns a store that always serves f (nil: the built-in table).
+func NewStore(f *File) *Store {
 	s := &Store{}
-	s.table.Store(&t)
+	s.file.Store(f)
 	return s
 }
 
@@ -36,14 +59,65 @@ func Load(path string, onLoad func(err error)) (*Store, error) {
 	return s, nil
 }
 
+// UseHarvester makes the store follow the Harvester of src (nil: none), unless pin (a
+// validated --harvester-version, "" for none) names its release. onChange (may be nil)
+// hears of the Harvester in force at the first read and whenever its release, the source
+// of that, or a Setting's problem changes. Call it before the store is shared.
+func (s *Store) UseHarvester(src SettingsSource, pin string, onChange func(*Harvester)) {
+	s.settings, s.pin, s.onChange = src, pin, onChange
+	s.inForce.Store(nil)
+}
+
 // Table returns the table in force.
-func (s *Store) Table() Table { return *s.table.Load() }
+func (s *Store) Table() Table { return s.current().table }
+
+// Harvester returns the Harvester in force.
+func (s *Store) Harvester() *Harvester { return s.current().harvester }
+
+// File returns the providers file in force, nil for the built-in table.
+func (s *Store) File() *File { return s.file.Load() }
 
 // Path is the file the table comes from, "" for the built-in table.
 func (s *Store) Path() string { return s.path }
 
-// reload re-reads the file and reports whether the table changed; on any error the
-// previous table stays in force.
+func (s *Store) generation() uint64 {
+	if s.settings == nil {
+		return 0
+	}
+	return s.settings.SettingsGeneration()
+}
+
+func (s *Store) current() *inForce {
+	f, gen := s.file.Load(), s.generation()
+	if c := s.inForce.Load(); c != nil && c.file == f && c.settings == gen {
+		return c
+	}
+	return s.resolve(f, gen)
+}
+
+// resolve derives the configuration of file f and settings generation gen.
+func (s *Store) resolve(f *File, gen uint64) *inForce {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	prev := s.inForce.Load()
+	if prev != nil && prev.file == f && prev.settings == gen {
+		return prev // another reader resolved it meanwhile
+	}
+	var filePin string
+	if f != nil {
+		filePin = f.HarvesterVersion
+	}
+	h := resolveHarvester(s.pin, filePin, s.path, s.settings, &s.lastGood)
+	c := &inForce{file: f, settings: gen, table: f.Table(h.Behaviour), harvester: h}
+	s.inForce.Store(c)
+	if s.onChange != nil && (prev == nil || !h.same(prev.harvester)) {
+		s.onChange(h)
+	}
+	return c
+}
+
+// reload re-reads the file and reports whether it changed; on any error the previous file
+// stays in force.
 func (s *Store) reload() (bool, error) {
 	data, err := os.ReadFile(s.path)
 	if err != nil {
@@ -53,11 +127,11 @@ func (s *Store) reload() (bool, error) {
 		return false, nil
 	}
 	s.last = data // a bad file is reported once, not at every event until it changes
-	t, err := Parse(data)
+	f, err := Parse(data)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", s.path, err)
 	}
-	s.table.Store(&t)
+	s.file.Store(f)
 	return true, nil
 }
 

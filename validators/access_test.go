@@ -72,7 +72,7 @@ func TestImageAccessNeverAllowsWhatItCouldNotAsk(t *testing.T) {
 		{"image reference to the request's namespace asks nothing", &access{err: timeout}, "bob", PVC, pvc("default/image-debian12"), true, false, "", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			env := &admit.Env{View: view, Providers: providers.NewStatic(providers.Builtins())}
+			env := &admit.Env{View: view, Providers: providers.NewStore(nil)}
 			if tc.access != nil {
 				env.Access = tc.access
 			}

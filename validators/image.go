@@ -4,8 +4,10 @@
 package validators
 
 import (
-	"k8s.io/utils/ptr"
 	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
+	"k8s.io/utils/ptr"
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
@@ -20,10 +22,11 @@ const (
 	RuleImageExport       = "IMG-V5"
 	// RuleImageAccess is IMG-V6: the request's user may read what the request names in
 	// another place (access.go); PVC-V3, VM-V1 and DV-V1 ask it too.
-	RuleImageAccess = "IMG-V6"
+	RuleImageAccess      = "IMG-V6"
+	RuleImageDisplayName = "IMG-V7"
 )
 
-// Image runs IMG-V1..IMG-V6 on a VirtualMachineImage CREATE or UPDATE.
+// Image runs IMG-V1..IMG-V7 on a VirtualMachineImage CREATE or UPDATE.
 func Image(env *admit.Env, req *admit.Request) (res admit.Result) {
 	var img harvester.VirtualMachineImage
 	switch req.Operation {
@@ -33,6 +36,7 @@ func Image(env *admit.Env, req *admit.Request) (res admit.Result) {
 		}
 		name := admit.ObjectName(req, img.Name, img.GenerateName)
 		imageClass(env, &res, name, &img)
+		imageDisplayName(env, &res, name, &img)
 		if img.Spec.SourceType == harvester.SourceExportFromVolume {
 			imageExport(env, &res, req, name, &img)
 		}
@@ -72,6 +76,20 @@ func imageClass(env *admit.Env, res *admit.Result, name string, img *harvester.V
 	}
 }
 
+// imageDisplayName is IMG-V7, on the releases whose Behaviour has DisplayNameLabelValue
+// (v1.9, 89116a65): Harvester writes the displayName into a label, so it must be a valid
+// label value. Like Harvester, only a new image is checked; "displayName is required" and
+// the uniqueness of display names stay Harvester's own checks.
+func imageDisplayName(env *admit.Env, res *admit.Result, name string, img *harvester.VirtualMachineImage) {
+	if !env.Harvester().DisplayNameLabelValue {
+		return
+	}
+	if errs := validation.IsValidLabelValue(img.Spec.DisplayName); len(errs) > 0 {
+		res.Deny(RuleImageDisplayName, "image %s: displayName is not a valid Kubernetes label value: %s: use at most 63 letters, digits, '-', '_' and '.', starting and ending with a letter or digit",
+			name, strings.Join(errs, "; "))
+	}
+}
+
 // imageExport is IMG-V5 and IMG-V6: exporting a volume into an image. Harvester's
 // controllers copy the volume with their own rights, so the requester must be allowed to
 // read it (IMG-V6, as Harvester's own webhook checks); until that is known, nothing about
@@ -83,7 +101,7 @@ func imageExport(env *admit.Env, res *admit.Result, req *admit.Request, name str
 			name, harvester.SourceExportFromVolume, ns, pvcName)
 		return
 	}
-	if !mayGet(env, res, req, func() string { return "image " + name }, "export it", pvcs, ns, pvcName) {
+	if !mayGet(env, res, req, func() string { return "image " + name }, "export it", pvcs, ns, pvcName, pvcs.named(ns, pvcName)) {
 		return
 	}
 	pvc, ok := env.View.PVC(ns, pvcName)

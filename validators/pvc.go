@@ -14,6 +14,7 @@ const (
 	RulePVCGoldenMark   = "PVC-V1"
 	RulePVCGoldenDelete = "PVC-V2"
 	RulePVCImageSize    = "PVC-V3"
+	RulePVCImageClass   = "PVC-V4"
 )
 
 // WhenPVCGoldenMark is when PVC-V1 can deny: an update of a marked PVC that removes or
@@ -43,14 +44,15 @@ var WhenPVCGoldenDelete = admit.CELAnd(
 	),
 )
 
-// WhenPVCImageSize is when PVC-V3 can deny or warn: the PVC has an image reference.
+// WhenPVCImageSize is when PVC-V3 and PVC-V4 can deny or warn: the PVC has an image reference.
 var WhenPVCImageSize = admit.CELHasAnnotation(admit.CELObject, harvester.AnnImageID)
 
-// persistentVolumeClaim is a PVC reduced to what PVC-V1 and PVC-V3 read.
+// persistentVolumeClaim is a PVC reduced to what PVC-V1, PVC-V3 and PVC-V4 read.
 type persistentVolumeClaim struct {
 	admit.ObjectMeta `json:"metadata"`
 	Spec             struct {
-		Resources struct {
+		StorageClassName *string `json:"storageClassName"`
+		Resources        struct {
 			Requests corev1.ResourceList `json:"requests"`
 		} `json:"resources"`
 	} `json:"spec"`
@@ -122,13 +124,19 @@ func pvcGoldenDelete(env *admit.Env, res *admit.Result, req *admit.Request) {
 		admit.ObjectName(req, pvc.Name, ""), img.Namespace, img.Name, req.User.Username)
 }
 
-// pvcImageSize is PVC-V3: a disk made from an image is at least as large as the image.
+// pvcImageSize is PVC-V4, then PVC-V3: a disk with an image reference on a backing-image
+// class names the class's image, and is at least as large as its image. A PVC without an
+// image reference never reaches the service (WhenPVCImageSize: the API server cannot tell a
+// backing-image class), so it is not checked here either and `check` answers as the cluster.
 func pvcImageSize(env *admit.Env, res *admit.Result, req *admit.Request, name string, pvc *persistentVolumeClaim) {
 	ref, ok := pvc.Annotations[harvester.AnnImageID]
 	if !ok {
 		return
 	}
-	checkImageSize(env, res, req, RulePVCImageSize, func() string { return "PVC " + name }, ref, pvc.Spec.Resources.Requests[corev1.ResourceStorage])
+	disk := func() string { return "PVC " + name }
+	if ref, _, ok = checkClassImage(env, res, req, RulePVCImageClass, disk, ref, true, pvc.Spec.StorageClassName); ok {
+		checkImageSize(env, res, req, RulePVCImageSize, disk, ref, "", pvc.Spec.Resources.Requests[corev1.ResourceStorage])
+	}
 }
 
 func describeValue(v string, present bool) string {

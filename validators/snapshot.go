@@ -1,6 +1,7 @@
 package validators
 
 import (
+	"encoding/json"
 	"fmt"
 	"strings"
 
@@ -9,6 +10,7 @@ import (
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
+	"github.com/hcistorage/storage-webhook/providers"
 )
 
 // Rule IDs of this file.
@@ -34,7 +36,8 @@ type volumeSnapshot struct {
 var WhenVolumeSnapshot = admit.CELHasField(admit.CELObject, "spec.source.persistentVolumeClaimName")
 
 // VolumeSnapshot runs VS-V1 on a VolumeSnapshot CREATE: the source PVC's profile must allow
-// volume snapshots. A snapshot of a pre-provisioned content has no source PVC to check.
+// volume snapshots on the Harvester release in force, and from v1.9 the PVC must not be a
+// VM's shareable disk. A snapshot of a pre-provisioned content has no source PVC to check.
 func VolumeSnapshot(env *admit.Env, req *admit.Request) (res admit.Result) {
 	var vs volumeSnapshot
 	if req.Operation != admit.Create || !res.Decode("VolumeSnapshot", req.Object, &vs) || vs.Spec.Source.PersistentVolumeClaimName == nil {
@@ -42,6 +45,15 @@ func VolumeSnapshot(env *admit.Env, req *admit.Request) (res admit.Result) {
 	}
 	name := admit.ObjectName(req, vs.Name, vs.GenerateName)
 	claim := *vs.Spec.Source.PersistentVolumeClaimName
+	if env.Harvester().ShareableDisks {
+		// Harvester's volume snapshot webhook (v1.9: 9169e7d1) asks this before anything else.
+		for _, vm := range env.View.VirtualMachinesUsingPVC(req.Namespace, claim) {
+			if usesAsShareable(vm, claim) {
+				res.Deny(RuleVolumeSnapshot, "VolumeSnapshot %s: cannot snapshot PVC %s/%s: it is attached to VM %s/%s as a shareable disk and may be written by multiple VMs concurrently: snapshot it while it is attached to no VM as a shareable disk",
+					name, req.Namespace, claim, vm.Namespace, vm.Name)
+			}
+		}
+	}
 	pvc, ok := env.View.PVC(req.Namespace, claim)
 	if !ok {
 		res.Warn(RuleVolumeSnapshot, "VolumeSnapshot %s: source PVC %s/%s does not exist yet, so its storage was not checked", name, req.Namespace, claim)
@@ -54,8 +66,8 @@ func VolumeSnapshot(env *admit.Env, req *admit.Request) (res admit.Result) {
 		return res
 	}
 	if !cp.Profile.VolumeSnapshots {
-		res.Deny(RuleVolumeSnapshot, "VolumeSnapshot %s: PVC %s/%s is on storage class %q (profile %s), which cannot take volume snapshots: back the data up another way, or move it to a class whose engine supports snapshots",
-			name, req.Namespace, claim, class, cp.Profile.Name)
+		res.Deny(RuleVolumeSnapshot, "VolumeSnapshot %s: PVC %s/%s is on storage class %q (%s), which cannot take volume snapshots: back the data up another way, or move it to a class whose engine supports snapshots",
+			name, req.Namespace, claim, class, env.ProfileWhy(cp))
 		return res
 	}
 	snapshotClass(env, &res, name, claim, ptr.Deref(vs.Spec.VolumeSnapshotClassName, ""), cp)
@@ -104,10 +116,20 @@ type virtualMachineBackup struct {
 			Name string `json:"name"`
 		} `json:"source"`
 	} `json:"spec"`
+	// Status is set at creation only on a backup Harvester recovers from its backup
+	// target; its source and volume backups then describe what was backed up.
+	Status *struct {
+		SourceSpec    *struct{}  `json:"sourceSpec"`
+		VolumeBackups []struct{} `json:"volumeBackups"`
+	} `json:"status"`
 }
 
-// VirtualMachineBackup runs VMB-V1 on a VirtualMachineBackup CREATE: every PVC volume of the
-// VM must be on storage whose profile allows that type (backup or snapshot).
+// VirtualMachineBackup runs VMB-V1 on a VirtualMachineBackup CREATE, as Harvester's own VM
+// backup webhook does on the release in force: on v1.9 no disk of the VM may be shareable;
+// each PVC volume's profile must allow the type (backup or snapshot); its provisioner must
+// be configured for the type in Harvester's csi-driver-config; and a backup needs a backup
+// target. A backup Harvester recovers from its target (it arrives with its status) is
+// checked for the backup target only, as Harvester checks it.
 func VirtualMachineBackup(env *admit.Env, req *admit.Request) (res admit.Result) {
 	var b virtualMachineBackup
 	if req.Operation != admit.Create || !res.Decode("VirtualMachineBackup", req.Object, &b) {
@@ -122,53 +144,117 @@ func VirtualMachineBackup(env *admit.Env, req *admit.Request) (res admit.Result)
 		res.Deny(RuleVMBackup, "VirtualMachineBackup %s: spec.type %q must be %q or %q", name, b.Spec.Type, harvester.BackupTypeBackup, harvester.BackupTypeSnapshot)
 		return res
 	}
-	vm, ok := env.View.VirtualMachine(req.Namespace, b.Spec.Source.Name)
-	if !ok {
-		res.Warn(RuleVMBackup, "VirtualMachineBackup %s: VM %s/%s is not known yet, so its volumes were not checked", name, req.Namespace, b.Spec.Source.Name)
-		return res
+	h := env.Harvester()
+	recovered := b.Status != nil && b.Status.SourceSpec != nil && b.Status.VolumeBackups != nil
+	if !recovered {
+		vmBackupVolumes(env, &res, req, name, kind, b.Spec.Source.Name)
 	}
-	var offending []string
-	if vm.Spec.Template != nil {
-		for _, v := range vm.Spec.Template.Spec.Volumes {
-			claim := ""
-			switch {
-			case v.PersistentVolumeClaim != nil:
-				claim = v.PersistentVolumeClaim.ClaimName
-			case v.DataVolume != nil:
-				claim = v.DataVolume.Name // CDI names a DataVolume's PVC like the DataVolume
-			default:
-				continue
-			}
-			if why := backupRefusal(env, req.Namespace, claim, kind); why != "" {
-				offending = append(offending, fmt.Sprintf("volume %q (PVC %s, %s)", v.Name, claim, why))
-			}
-		}
-	}
-	if len(offending) > 0 {
-		res.Deny(RuleVMBackup, "VirtualMachineBackup %s: VM %s/%s cannot be taken as a %s, because the storage of %s does not support VM %ss: detach those volumes or move them to storage that does",
-			name, req.Namespace, vm.Name, kind, strings.Join(offending, "; "), kind)
+	if kind == harvester.BackupTypeBackup && !h.BackupTarget {
+		res.Deny(RuleVMBackup, "VirtualMachineBackup %s: a VM backup is written to the backup target, and Harvester's %s setting names none%s: set one (Harvester's UI: Settings, %s), or take a VM snapshot (spec.type: snapshot), which stays in the cluster",
+			name, harvester.SettingBackupTarget, problem(h, harvester.SettingBackupTarget), harvester.SettingBackupTarget)
 	}
 	return res
 }
 
-// backupRefusal says why a PVC's storage refuses a backup or snapshot, or "" when it allows
-// it or cannot be known (a PVC or class not in the view).
-func backupRefusal(env *admit.Env, ns, claim, kind string) string {
+// vmBackupVolumes checks the VM a backup or snapshot takes.
+func vmBackupVolumes(env *admit.Env, res *admit.Result, req *admit.Request, name, kind, vmName string) {
+	vm, ok := env.View.VirtualMachine(req.Namespace, vmName)
+	if !ok {
+		res.Warn(RuleVMBackup, "VirtualMachineBackup %s: VM %s/%s is not known yet, so its volumes were not checked", name, req.Namespace, vmName)
+		return
+	}
+	if env.Harvester().ShareableDisks {
+		if disks := shareableDisks(vm); len(disks) > 0 {
+			res.Deny(RuleVMBackup, "VirtualMachineBackup %s: cannot back up VM %s/%s: disk %s is shareable and may be written by multiple VMs concurrently: detach the shareable disk from the VM first",
+				name, vm.Namespace, vm.Name, disks[0])
+		}
+	}
+	var offending []string
+	if vm.Spec.Template != nil {
+		// Harvester backs up PVC volumes only (volumeToPVCMappings): a DataVolume volume is
+		// not part of a VM backup, so it cannot make one fail.
+		for _, v := range vm.Spec.Template.Spec.Volumes {
+			if v.PersistentVolumeClaim == nil {
+				continue
+			}
+			claim := v.PersistentVolumeClaim.ClaimName
+			if class, why := backupRefusal(env, req.Namespace, claim, kind); why != "" {
+				offending = append(offending, fmt.Sprintf("volume %q (PVC %s, class %q): %s", v.Name, claim, class, why))
+			}
+		}
+	}
+	if len(offending) > 0 {
+		res.Deny(RuleVMBackup, "VirtualMachineBackup %s: VM %s/%s cannot be taken as a %s: %s",
+			name, req.Namespace, vm.Name, kind, strings.Join(offending, "; "))
+	}
+}
+
+// backupRefusal says why a PVC (of class) refuses a VM backup or snapshot and what to do
+// about it, or "" when it allows it or cannot be known (a PVC or class not in the view):
+// its profile's ability, as on Harvester's release (its ability matrix until v1.8, Longhorn
+// v2's refusal from v1.9); then csi-driver-config, which must give the PVC's provisioner a
+// snapshot class for the type (every release).
+func backupRefusal(env *admit.Env, ns, claim, kind string) (class, why string) {
 	pvc, ok := env.View.PVC(ns, claim)
 	if !ok {
-		return ""
+		return "", ""
 	}
-	class := ptr.Deref(pvc.Spec.StorageClassName, "")
+	class = ptr.Deref(pvc.Spec.StorageClassName, "")
 	cp, ok := env.Profile(class)
 	if !ok {
-		return ""
+		return class, ""
 	}
 	allowed := cp.Profile.VMBackups
 	if kind == harvester.BackupTypeSnapshot {
 		allowed = cp.Profile.VMSnapshots
 	}
-	if allowed {
-		return ""
+	if !allowed {
+		return class, fmt.Sprintf("%s does not support VM %ss: detach the volume or move it to storage that does", env.ProfileWhy(cp), kind)
 	}
-	return fmt.Sprintf("class %q, profile %s", class, cp.Profile.Name)
+	h := env.Harvester()
+	provisioner := pvcProvisioner(pvc, cp.Class)
+	entry, configured := h.CSIDrivers[provisioner]
+	field, have := "volumeSnapshotClassName", entry.VolumeSnapshotClassName
+	if kind == harvester.BackupTypeBackup {
+		field, have = "backupVolumeSnapshotClassName", entry.BackupVolumeSnapshotClassName
+	}
+	if have != "" {
+		return class, ""
+	}
+	// The entry to add: the provisioner's, with every class it lacks filled in.
+	suggest := suggestedSnapshotClass(env, cp)
+	for _, c := range []*string{&entry.VolumeSnapshotClassName, &entry.BackupVolumeSnapshotClassName} {
+		if *c == "" {
+			*c = suggest
+		}
+	}
+	add, _ := json.Marshal(harvester.CSIDriverConfig{provisioner: entry}) // a map of strings always marshals
+	what := "is not configured"
+	if configured {
+		what = "has no " + field
+	}
+	return class, fmt.Sprintf("provisioner %s %s in Harvester's %s setting%s: add %s to its value (Harvester's UI: Settings, %s)",
+		provisioner, what, harvester.SettingCSIDriverConfig, problem(h, harvester.SettingCSIDriverConfig), add, harvester.SettingCSIDriverConfig)
+}
+
+// suggestedSnapshotClass is the VolumeSnapshotClass to name in csi-driver-config for a
+// class: its effective snapshot class, else the only VolumeSnapshotClass of its driver,
+// else a placeholder that says what to name.
+func suggestedSnapshotClass(env *admit.Env, cp admit.ClassProfile) string {
+	if s := cp.Settings().SnapshotClass; s != "" {
+		return s
+	}
+	if names := env.View.VolumeSnapshotClassesOfDriver(cp.Class.Provisioner); len(names) == 1 {
+		return names[0]
+	}
+	return "<a VolumeSnapshotClass of driver " + cp.Class.Provisioner + ">"
+}
+
+// problem is ", whose value does not parse (...)" when a Setting a denial depends on is not
+// in force as written, else "".
+func problem(h *providers.Harvester, setting string) string {
+	if p, ok := h.Problems[setting]; ok {
+		return " (" + p + ")"
+	}
+	return ""
 }

@@ -18,7 +18,7 @@ func TestSnapshotClassMissingFromTheView(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	env := &admit.Env{View: view, Providers: providers.NewStatic(providers.Builtins())}
+	env := &admit.Env{View: view, Providers: providers.NewStore(nil)}
 	cases := []struct {
 		snapshotClass string
 		allowed       bool

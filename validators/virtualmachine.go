@@ -2,22 +2,30 @@ package validators
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 
+	corev1 "k8s.io/api/core/v1"
+	storagev1 "k8s.io/api/storage/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
+	"k8s.io/utils/ptr"
+	kubevirtv1 "kubevirt.io/api/core/v1"
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
+	"github.com/hcistorage/storage-webhook/providers"
 )
 
 // Rule IDs of this file.
 const (
-	RuleVMDiskSize      = "VM-V1"
-	RuleVMGoldenVolumes = "VM-V2"
+	RuleVMDiskSize       = "VM-V1"
+	RuleVMGoldenVolumes  = "VM-V2"
+	RuleVMShareableDisks = "VM-V3"
+	RuleVMImageClass     = "VM-V4"
 )
 
-// VirtualMachine runs VM-V1 and VM-V2 on a VirtualMachine CREATE or UPDATE (of the VM or of
+// VirtualMachine runs VM-V1..VM-V4 on a VirtualMachine CREATE or UPDATE (of the VM or of
 // its status subresource, through which hotplug requests arrive). A VM being deleted is not
 // checked. On UPDATE only what the update adds or changes is checked, so a VM admitted
 // earlier (or created before this webhook) is never blocked by disks it already had.
@@ -38,6 +46,9 @@ func VirtualMachine(env *admit.Env, req *admit.Request) (res admit.Result) {
 	if vm.Labels[harvester.LabelImported] != "true" {
 		vmGoldenVolumes(env, &res, name, ns, &vm, &old)
 	}
+	if req.SubResource == "" {
+		vmShareableDisks(env, &res, req, name, &vm, &old)
+	}
 	return res
 }
 
@@ -55,6 +66,13 @@ var (
 			admit.OldOr(admit.CELAnnotation(admit.CELOld, harvester.AnnVolumeClaimTemplates), "''"),
 		changedWith("spec.dataVolumeTemplates", "x.?spec.?source.?pvc.hasValue()"),
 	))
+	// WhenVMShareableDisks: VM-V3 reads the disks and the PVC volumes of a VM with a
+	// shareable disk, on every release (the rule itself reads the release in force).
+	WhenVMShareableDisks = admit.CELAnd(notDeleting,
+		admit.CELField(admit.CELObject, "spec.template.spec.domain.devices.disks", "[]")+".exists(x, x.?shareable.orValue(false))",
+		admit.CELOr(admit.CELCreate,
+			admit.CELFieldChanged("spec.template.spec.domain.devices.disks", "[]"),
+			admit.CELFieldChanged("spec.template.spec.volumes", "[]")))
 	WhenVMGoldenVolumes = admit.CELAnd(notDeleting,
 		admit.CELLabel(admit.CELObject, harvester.LabelImported)+" != 'true'",
 		admit.CELOr(
@@ -82,6 +100,11 @@ type virtualMachine struct {
 	Spec             struct {
 		Template struct { // a value, not a pointer: absent reads as no volumes
 			Spec struct {
+				Domain struct {
+					Devices struct {
+						Disks []vmDisk `json:"disks"`
+					} `json:"devices"`
+				} `json:"domain"`
 				Volumes []struct {
 					Name string `json:"name"`
 					ClaimSource
@@ -113,7 +136,7 @@ type ClaimSource struct {
 	} `json:"dataVolume"`
 }
 
-// vmDiskSizes is VM-V1.
+// vmDiskSizes is VM-V4, then VM-V1 (and IMG-V6 for images of other namespaces).
 func vmDiskSizes(env *admit.Env, res *admit.Result, req *admit.Request, name string, vm, old *virtualMachine) {
 	var templates, oldTemplates []claimTemplate
 	// An annotation the update leaves as it was is not re-checked, even if it never
@@ -126,12 +149,15 @@ func vmDiskSizes(env *admit.Env, res *admit.Result, req *admit.Request, name str
 		oldTemplates, _ = volumeClaimTemplates(&admit.Result{}, name, old)
 	}
 	for _, pvc := range templates {
-		ref, ok := pvc.imageRef()
-		if !ok || slices.ContainsFunc(oldTemplates, func(o claimTemplate) bool { return sameDisk(&o, &pvc) }) {
+		if slices.ContainsFunc(oldTemplates, func(o claimTemplate) bool { return sameDisk(&o, &pvc) }) {
 			continue
 		}
 		disk := func() string { return fmt.Sprintf("VM %s disk %q", name, pvc.Metadata.Name) }
-		checkImageSize(env, res, req, RuleVMDiskSize, disk, ref, pvc.Spec.Resources.Requests.Storage)
+		ref, hasRef := pvc.imageRef()
+		ref, viaClass, ok := checkClassImage(env, res, req, RuleVMImageClass, disk, ref, hasRef, pvc.Spec.StorageClassName)
+		if ok && ref != "" {
+			checkImageSize(env, res, req, RuleVMDiskSize, disk, ref, viaClass, pvc.Spec.Resources.Requests.Storage)
+		}
 	}
 	for _, dvt := range vm.Spec.DataVolumeTemplates {
 		if slices.ContainsFunc(old.Spec.DataVolumeTemplates, func(o admit.Object[admit.DataVolumeSpec]) bool {
@@ -157,7 +183,8 @@ type claimTemplate struct {
 		} `json:"annotations"`
 	} `json:"metadata"`
 	Spec struct {
-		Resources struct {
+		StorageClassName *string `json:"storageClassName"`
+		Resources        struct {
 			Requests struct {
 				Storage resource.Quantity `json:"storage"` // absent reads as 0, as from a map
 			} `json:"requests"`
@@ -189,11 +216,13 @@ func volumeClaimTemplates(res *admit.Result, name string, vm *virtualMachine) ([
 	return pvcs, true
 }
 
+// sameDisk: the entry's name, image reference, class and size are as they were.
 func sameDisk(a, b *claimTemplate) bool {
 	qa, qb := a.Spec.Resources.Requests.Storage, b.Spec.Resources.Requests.Storage
 	ra, _ := a.imageRef()
 	rb, _ := b.imageRef()
-	return a.Metadata.Name == b.Metadata.Name && ra == rb && qa.Cmp(qb) == 0
+	return a.Metadata.Name == b.Metadata.Name && ra == rb && qa.Cmp(qb) == 0 &&
+		ptr.Deref(a.Spec.StorageClassName, "") == ptr.Deref(b.Spec.StorageClassName, "")
 }
 
 func sameClone(a, b admit.DataVolumeSpec) bool {
@@ -261,4 +290,135 @@ func claimUses(vm *virtualMachine) []claimUse {
 		}
 	}
 	return out
+}
+
+// vmDisk is what VM-V3 reads of a disk (kubevirt.io/api/core/v1 Disk).
+type vmDisk struct {
+	Name      string `json:"name"`
+	Shareable *bool  `json:"shareable"`
+	BootOrder *uint  `json:"bootOrder"`
+	Cache     string `json:"cache"`
+}
+
+// vmShareableDisks is VM-V3, on the releases whose Behaviour has ShareableDisks (v1.9,
+// Harvester's checkShareableVolumes, 9169e7d1): a shareable disk is not the boot disk, has
+// cache none (or unset), is backed by a PVC volume, and that PVC exists, is ReadWriteMany,
+// volumeMode Block, and not Longhorn's. Harvester stops at the first problem; this reports
+// the first problem of each shareable disk. An update that changes neither the disks nor
+// the volumes is not checked (a VM stored before has what it had).
+func vmShareableDisks(env *admit.Env, res *admit.Result, req *admit.Request, name string, vm, old *virtualMachine) {
+	if !env.Harvester().ShareableDisks {
+		return
+	}
+	disks, claims := vm.shareableView()
+	if req.Operation == admit.Update {
+		oldDisks, oldClaims := old.shareableView()
+		if slices.Equal(disks, oldDisks) && maps.Equal(claims, oldClaims) {
+			return
+		}
+	}
+	anyBootOrder := slices.ContainsFunc(disks, func(d diskView) bool { return d.bootOrder != 0 })
+	for i, d := range disks {
+		if !d.shareable {
+			continue
+		}
+		claim, backed := claims[d.name]
+		why := ""
+		switch {
+		case d.bootOrder == 1 || !anyBootOrder && i == 0: // without boot orders the first disk boots
+			why = "a shareable disk cannot be used as the boot disk: boot from another disk (bootOrder: 1 on it)"
+		case d.cache != "" && d.cache != "none":
+			why = fmt.Sprintf("a shareable disk requires cache mode none, got %s: set cache: none or leave it unset", d.cache)
+		case !backed:
+			why = "a shareable disk must be backed by a persistent volume claim: give it a persistentVolumeClaim volume of the same name"
+		}
+		if why != "" {
+			res.Deny(RuleVMShareableDisks, "VM %s: disk %s cannot be shareable: %s", name, d.name, why)
+			continue
+		}
+		if why := shareableVolumeRefusal(env, req.Namespace, claim); why != "" {
+			res.Deny(RuleVMShareableDisks, "VM %s: disk %s: %s", name, d.name, why)
+		}
+	}
+}
+
+// diskView is a disk as VM-V3 compares it (bootOrder 0: none; KubeVirt's start at 1);
+// claims maps a PVC volume's name to its claim.
+type diskView struct {
+	name      string
+	shareable bool
+	bootOrder uint
+	cache     string
+}
+
+func (vm *virtualMachine) shareableView() ([]diskView, map[string]string) {
+	disks := make([]diskView, len(vm.Spec.Template.Spec.Domain.Devices.Disks))
+	for i, d := range vm.Spec.Template.Spec.Domain.Devices.Disks {
+		disks[i] = diskView{name: d.Name, shareable: ptr.Deref(d.Shareable, false), bootOrder: ptr.Deref(d.BootOrder, 0), cache: d.Cache}
+	}
+	claims := map[string]string{}
+	for _, v := range vm.Spec.Template.Spec.Volumes {
+		if v.PersistentVolumeClaim != nil {
+			claims[v.Name] = v.PersistentVolumeClaim.ClaimName
+		}
+	}
+	return disks, claims
+}
+
+// shareableVolumeRefusal says why a PVC cannot back a shareable disk, in Harvester's words
+// (CheckShareableVolume), or "" when it can. Unlike the size rules, a PVC that does not
+// exist yet is refused: a shareable disk shares an existing volume.
+func shareableVolumeRefusal(env *admit.Env, ns, claim string) string {
+	pvc, ok := env.View.PVC(ns, claim)
+	if !ok {
+		return fmt.Sprintf("PVC %s/%s does not exist: a shareable disk requires an existing volume", ns, claim)
+	}
+	class, _ := env.View.StorageClass(ptr.Deref(pvc.Spec.StorageClassName, ""))
+	if pvcProvisioner(pvc, class) == providers.LonghornProvisioner || !slices.Contains(pvc.Spec.AccessModes, corev1.ReadWriteMany) {
+		return fmt.Sprintf("PVC %s/%s cannot back a shareable disk: a ReadWriteMany volume from a provisioner other than Longhorn is required", ns, claim)
+	}
+	if ptr.Deref(pvc.Spec.VolumeMode, "") != corev1.PersistentVolumeBlock {
+		return fmt.Sprintf("PVC %s/%s cannot back a shareable disk: volumeMode must be Block", ns, claim)
+	}
+	return ""
+}
+
+// pvcProvisioner is the CSI driver of a PVC as Harvester reads it (GetProvisionedPVCProvisioner):
+// the provisioner annotation the PV controller writes (beta key first), else the class's
+// provisioner; "" when neither is known.
+func pvcProvisioner(pvc *corev1.PersistentVolumeClaim, class *storagev1.StorageClass) string {
+	p, ok := pvc.Annotations[harvester.AnnBetaStorageProvisioner]
+	if !ok {
+		p = pvc.Annotations[harvester.AnnStorageProvisioner]
+	}
+	if p == "" && class != nil {
+		p = class.Provisioner
+	}
+	return p
+}
+
+// shareableDisks names a stored VM's shareable disks, in order (Harvester's HasShareableDisk
+// takes the first).
+func shareableDisks(vm *kubevirtv1.VirtualMachine) []string {
+	var out []string
+	if vm.Spec.Template != nil {
+		for _, d := range vm.Spec.Template.Spec.Domain.Devices.Disks {
+			if ptr.Deref(d.Shareable, false) {
+				out = append(out, d.Name)
+			}
+		}
+	}
+	return out
+}
+
+// usesAsShareable reports whether a stored VM attaches claim through a shareable disk
+// (Harvester's VMUsesPVCAsShareable: a PVC volume whose disk of the same name is shareable).
+func usesAsShareable(vm *kubevirtv1.VirtualMachine, claim string) bool {
+	if vm.Spec.Template == nil {
+		return false
+	}
+	shareable := shareableDisks(vm)
+	return slices.ContainsFunc(vm.Spec.Template.Spec.Volumes, func(v kubevirtv1.Volume) bool {
+		return v.PersistentVolumeClaim != nil && v.PersistentVolumeClaim.ClaimName == claim && slices.Contains(shareable, v.Name)
+	})
 }

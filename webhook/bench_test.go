@@ -90,8 +90,9 @@ func benchBody(tb testing.TB, file string) []byte {
 	return buf.Bytes()
 }
 
-// benchEnv is the environment serve --cluster builds: the view, the built-in profiles, the
-// default privileged users and the view's RBAC objects answering IMG-V6.
+// benchEnv is the environment serve --cluster builds: the view, the built-in profiles and the
+// Harvester of the view, the default privileged users and the view's RBAC objects answering
+// IMG-V6.
 func benchEnv(files *cluster.Files) *admit.Env {
 	priv := map[string]bool{}
 	for _, u := range admit.DefaultPrivilegedUsers {
@@ -101,7 +102,9 @@ func benchEnv(files *cluster.Files) *admit.Env {
 	if err != nil {
 		panic(err) // the test cluster view is ours
 	}
-	return &admit.Env{View: files, Providers: providers.NewStatic(providers.Builtins()), Privileged: priv, Access: access}
+	store := providers.NewStore(nil)
+	store.UseHarvester(files, "", nil) // the release and Settings of the view, as serve --cluster follows them
+	return &admit.Env{View: files, Providers: store, Privileged: priv, Access: access}
 }
 
 // benchHandler is the handler as serve builds it: JSON logs at info level (discarded here),

@@ -198,7 +198,7 @@ func acted(resp *admissionv1.AdmissionResponse) []string {
 // acts on are counted: the narrowing keeps most of them away from the service.
 func TestConditionsLetThroughEveryRequestARuleActsOn(t *testing.T) {
 	m := newAPIServerMatcher(t, true)
-	mux := testHandler(t).Mux()
+	mux := newFixtureMuxes(t)
 	var actedOn, idle, idleSkipped int
 	for _, fx := range loadDocFixtures(t) {
 		var review admissionv1.AdmissionReview

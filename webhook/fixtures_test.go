@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/sirupsen/logrus"
 	admissionv1 "k8s.io/api/admission/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/cluster"
@@ -24,9 +26,13 @@ import (
 // fixture is one case under testdata/admission: an AdmissionReview sent to a webhook path
 // and what must come back.
 type fixture struct {
-	Webhook string          `json:"webhook"` // the path, e.g. /mutate/virtualmachineimages
-	Review  json.RawMessage `json:"review"`
-	Want    struct {
+	Webhook string `json:"webhook"` // the path, e.g. /mutate/virtualmachineimages
+	// Settings replace Harvester Settings of the test cluster view (testdata/cluster, whose
+	// Harvester is v1.6.1) for this fixture: a string is the Setting's value (its default
+	// stays), null removes the Setting. A fixture of another release sets server-version.
+	Settings map[string]*string `json:"settings"`
+	Review   json.RawMessage    `json:"review"`
+	Want     struct {
 		Allowed bool `json:"allowed"`
 		// Code is the status code of a denial.
 		Code int32 `json:"code"`
@@ -58,13 +64,70 @@ func testHandler(t testing.TB) *webhook.Handler {
 	return &webhook.Handler{Hooks: webhook.Hooks(env), Log: log}
 }
 
+// fixtureMuxes serve each fixture with the handler of its cluster view: testdata/cluster
+// with the fixture's Settings in place of the view's; one handler per distinct Settings.
+type fixtureMuxes struct {
+	t     testing.TB
+	base  []*unstructured.Unstructured
+	byKey map[string]http.Handler
+}
+
+func newFixtureMuxes(t testing.TB) *fixtureMuxes {
+	t.Helper()
+	objs, err := cluster.ReadManifests("../testdata/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &fixtureMuxes{t: t, base: objs, byKey: map[string]http.Handler{}}
+}
+
+// For is the handler of the view with settings (nil: testdata/cluster as it is).
+func (m *fixtureMuxes) For(settings map[string]*string) http.Handler {
+	m.t.Helper()
+	key, _ := json.Marshal(settings) // map keys sorted
+	if h, ok := m.byKey[string(key)]; ok {
+		return h
+	}
+	objs := make([]*unstructured.Unstructured, 0, len(m.base)+len(settings))
+	left := maps.Clone(settings)
+	for _, u := range m.base {
+		v, replaced := settings[u.GetName()]
+		switch {
+		case u.GetKind() != "Setting" || !replaced:
+			objs = append(objs, u)
+		case v != nil:
+			u = u.DeepCopy()
+			u.Object["value"] = *v
+			objs = append(objs, u)
+		}
+		if u.GetKind() == "Setting" {
+			delete(left, u.GetName())
+		}
+	}
+	for name, v := range left {
+		if v != nil {
+			objs = append(objs, &unstructured.Unstructured{Object: map[string]any{
+				"apiVersion": "harvesterhci.io/v1beta1", "kind": "Setting", "metadata": map[string]any{"name": name}, "value": *v}})
+		}
+	}
+	view, err := cluster.NewFiles(objs)
+	if err != nil {
+		m.t.Fatal(err)
+	}
+	log := logrus.New()
+	log.SetOutput(io.Discard)
+	h := (&webhook.Handler{Hooks: webhook.Hooks(benchEnv(view)), Log: log}).Mux()
+	m.byKey[string(key)] = h
+	return h
+}
+
 // TestAdmissionFixtures sends every fixture through the real HTTP handler.
 func TestAdmissionFixtures(t *testing.T) {
 	files, err := filepath.Glob("../testdata/admission/*/*.json")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no fixtures found: %v", err)
 	}
-	mux := testHandler(t).Mux()
+	muxes := newFixtureMuxes(t)
 	foreign := namespacedObjects(t)
 	for _, file := range files {
 		name := strings.TrimSuffix(strings.TrimPrefix(file, "../testdata/admission/"), ".json")
@@ -82,7 +145,7 @@ func TestAdmissionFixtures(t *testing.T) {
 			rec := httptest.NewRecorder()
 			req := httptest.NewRequest(http.MethodPost, fx.Webhook, bytes.NewReader(fx.Review))
 			req.Header.Set("Content-Type", "application/json")
-			mux.ServeHTTP(rec, req)
+			muxes.For(fx.Settings).ServeHTTP(rec, req)
 			if rec.Code != http.StatusOK {
 				t.Fatalf("HTTP %d: %s", rec.Code, rec.Body)
 			}

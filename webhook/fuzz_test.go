@@ -249,8 +249,19 @@ func fuzzDeadline(d time.Duration, input any) (stop func() bool) {
 // TestFuzzCorporaHoldEveryFixture: each admission fixture's review is a seed of
 // FuzzAdmissionHTTP, and its object (or, for a DELETE, its old object) a seed of
 // FuzzRulesDecode, so the fuzzers start from every case the rules know. A new fixture
-// without its seeds fails here.
+// without its seeds fails here; UPDATE_GOLDEN=1 (make generate) writes the missing ones.
 func TestFuzzCorporaHoldEveryFixture(t *testing.T) {
+	hookIndex := map[string]int{}
+	for i, h := range testHandler(t).Hooks {
+		hookIndex[h.ID()] = i
+	}
+	writeSeed := func(path string, args ...string) {
+		data := "go test fuzz v1\n" + strings.Join(args, "\n") + "\n"
+		if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	update := os.Getenv("UPDATE_GOLDEN") == "1"
 	files, err := filepath.Glob("../testdata/admission/*/*.json")
 	if err != nil || len(files) == 0 {
 		t.Fatalf("no fixtures: %v", err)
@@ -275,9 +286,6 @@ func TestFuzzCorporaHoldEveryFixture(t *testing.T) {
 	}
 	for _, file := range files {
 		name := "fixture-" + filepath.Base(filepath.Dir(file)) + "-" + strings.TrimSuffix(filepath.Base(file), ".json")
-		if _, err := os.Stat(filepath.Join("testdata/fuzz/FuzzAdmissionHTTP", name)); err != nil {
-			t.Errorf("%s has no seed FuzzAdmissionHTTP/%s", file, name)
-		}
 		data, err := os.ReadFile(file)
 		if err != nil {
 			t.Fatal(err)
@@ -285,6 +293,17 @@ func TestFuzzCorporaHoldEveryFixture(t *testing.T) {
 		var fx fixture
 		if err := json.Unmarshal(data, &fx); err != nil {
 			t.Fatal(err)
+		}
+		if seed := filepath.Join("testdata/fuzz/FuzzAdmissionHTTP", name); update {
+			if _, err := os.Stat(seed); err != nil {
+				var review bytes.Buffer
+				if err := json.Compact(&review, fx.Review); err != nil {
+					t.Fatal(err)
+				}
+				writeSeed(seed, "[]byte("+strconv.Quote(review.String())+")", fmt.Sprintf("uint(%d)", hookIndex[fx.Webhook]))
+			}
+		} else if _, err := os.Stat(seed); err != nil {
+			t.Errorf("%s has no seed FuzzAdmissionHTTP/%s (UPDATE_GOLDEN=1 writes it)", file, name)
 		}
 		var ar admissionv1.AdmissionReview
 		if err := json.Unmarshal(fx.Review, &ar); err != nil || ar.Request == nil {
@@ -298,8 +317,12 @@ func TestFuzzCorporaHoldEveryFixture(t *testing.T) {
 		if len(raw) == 0 || json.Compact(&buf, raw) != nil {
 			continue
 		}
-		if !objects[buf.String()] {
-			t.Errorf("%s: its object is no seed of FuzzRulesDecode (add %s-object)", file, name)
+		switch {
+		case objects[buf.String()]:
+		case update:
+			writeSeed(filepath.Join("testdata/fuzz/FuzzRulesDecode", name+"-object"), "[]byte("+strconv.Quote(buf.String())+")")
+		default:
+			t.Errorf("%s: its object is no seed of FuzzRulesDecode (add %s-object; UPDATE_GOLDEN=1 writes it)", file, name)
 		}
 	}
 }

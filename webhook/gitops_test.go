@@ -39,7 +39,7 @@ func TestGitOpsExampleIgnoresEveryFieldTheServiceSets(t *testing.T) {
 	}
 
 	patched := map[string][]string{}
-	mux := testHandler(t).Mux()
+	mux := newFixtureMuxes(t)
 	for _, fx := range loadDocFixtures(t) {
 		resp := docAnswer(t, mux, fx)
 		if len(resp.Patch) == 0 {

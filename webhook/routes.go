@@ -91,6 +91,7 @@ func Routes() []Route {
 				{validators.RuleImageImmutable, "validating", update, "deny changes to the storage class, backend, sourceType, url, pvcName and pvcNamespace once set", validators.WhenImageImmutable},
 				{validators.RuleImageExport, "validating", create, "export-from-volume: the source PVC must exist, a CDI volume cannot become a Longhorn v1 backing image, and the PVC must not be in use by a running pod (whose names are given only in the image's own namespace)", ""},
 				{validators.RuleImageAccess, "validating", create, "the request's user must be allowed to get what the request names elsewhere: an export's source PVC, or a disk's image in another namespace (PVC-V3, VM-V1, DV-V1); asked with a SubjectAccessReview, cached briefly, and refused with a retryable 503 when it cannot be known", ""},
+				{validators.RuleImageDisplayName, "validating", create, "from Harvester v1.9: deny a spec.displayName that is not a valid label value", ""},
 			},
 		},
 		{
@@ -105,6 +106,7 @@ func Routes() []Route {
 				{validators.RulePVCGoldenMark, "validating", update, "deny removing or changing the golden annotation", validators.WhenPVCGoldenMark},
 				{validators.RulePVCGoldenDelete, "validating", del, "deny deleting a golden PVC (marked, or CDI's PVC of a cdi image's DataVolume) while its image exists and it is not Lost, unless the user is privileged", validators.WhenPVCGoldenDelete},
 				{validators.RulePVCImageSize, "validating", create, "deny a PVC with an image reference that requests less than the image minimum size", validators.WhenPVCImageSize},
+				{validators.RulePVCImageClass, "validating", create, "deny a PVC on a Longhorn backing-image class whose image reference names another image than the class's", validators.WhenPVCImageSize},
 				{validators.RuleImageAccess, "validating", create, "an image reference to another namespace: the request's user must be allowed to get that image (SubjectAccessReview)", validators.WhenPVCImageSize},
 			},
 		},
@@ -117,6 +119,8 @@ func Routes() []Route {
 				{validators.RuleVMDiskSize, "validating", createUpdate, "deny a disk from an image (volumeClaimTemplates entry with an image reference, or dataVolumeTemplate cloning a golden PVC) smaller than the image minimum size; deny a volumeClaimTemplates annotation that does not parse", validators.WhenVMDiskSize},
 				{validators.RuleImageAccess, "validating", createUpdate, "a disk whose image (image reference, or golden PVC cloned) is in another namespace: the request's user must be allowed to get that image (SubjectAccessReview)", validators.WhenVMDiskSize},
 				{validators.RuleVMGoldenVolumes, "validating", createUpdate, "deny a golden PVC as a VM volume or hotplug request (status subresource too); imported VMs are exempt", validators.WhenVMGoldenVolumes},
+				{validators.RuleVMShareableDisks, "validating", createUpdate, "from Harvester v1.9: deny a shareable disk that boots, has a cache mode other than none, or is not backed by an existing ReadWriteMany Block PVC of a provisioner other than Longhorn", validators.WhenVMShareableDisks},
+				{validators.RuleVMImageClass, "validating", createUpdate, "deny a volumeClaimTemplates entry on a Longhorn backing-image class whose image reference names another image than the class's; an entry without one is sized (VM-V1) and authorized (IMG-V6) against the class's image", validators.WhenVMDiskSize},
 			},
 		},
 		{
@@ -161,7 +165,7 @@ func Routes() []Route {
 			SubResources: []string{""},
 			Validate:     validators.VolumeSnapshot, ValidateOps: create, ValidateFailure: fail,
 			Rules: []Rule{
-				{validators.RuleVolumeSnapshot, "validating", create, "deny a snapshot of a PVC whose profile does not allow volume snapshots; warn when the PVC does not exist yet", validators.WhenVolumeSnapshot},
+				{validators.RuleVolumeSnapshot, "validating", create, "deny a snapshot of a PVC whose profile does not allow volume snapshots on the Harvester release in force, or (from v1.9) that a VM uses as a shareable disk; warn when the PVC does not exist yet", validators.WhenVolumeSnapshot},
 			},
 		},
 		{
@@ -169,7 +173,7 @@ func Routes() []Route {
 			SubResources: []string{""},
 			Validate:     validators.VirtualMachineBackup, ValidateOps: create, ValidateFailure: fail,
 			Rules: []Rule{
-				{validators.RuleVMBackup, "validating", create, "deny a backup or snapshot of a VM with a PVC volume whose profile does not allow that type", ""},
+				{validators.RuleVMBackup, "validating", create, "deny a backup or snapshot of a VM as Harvester's release in force does: a PVC volume whose profile does not allow the type or whose provisioner csi-driver-config does not configure for it, a shareable disk (from v1.9), a backup without a backup target", ""},
 			},
 		},
 	}

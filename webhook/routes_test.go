@@ -36,8 +36,8 @@ func TestRouteTableIsConsistent(t *testing.T) {
 			}
 		}
 	}
-	if len(seen) != 25 {
-		t.Errorf("%d rules, want the 25 of SPEC §4", len(seen))
+	if len(seen) != 29 {
+		t.Errorf("%d rules, want the 29 of SPEC §4", len(seen))
 	}
 }
 

@@ -48,7 +48,7 @@ func TestGenerateIsDeterministic(t *testing.T) {
 
 func TestGenerateCoversEveryProfileWithOneDefault(t *testing.T) {
 	v := generate(t, small)
-	table := providers.Builtins()
+	table := providers.Builtins(providers.BehaviourOf(providers.Newest()))
 	profiles, defaults := map[string]int{}, 0
 	for _, sc := range v.Classes {
 		p, ok := table.Match(sc)
