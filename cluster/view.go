@@ -1,7 +1,8 @@
 // Package cluster is the webhook's read-only view of the cluster: the objects the rules
 // read, kept in client-go indexers. Two sources fill the same indexers with the same
 // transforms and index functions: watch caches (informers.go) in production, and YAML/JSON
-// files (files.go) for `serve --cluster`, `check` and tests. Rules never call the API server.
+// files (files.go) for `serve --cluster`, `check` and tests. Reading it never calls the API
+// server (IMG-V6's authorization question goes through admit.Access instead).
 package cluster
 
 import (

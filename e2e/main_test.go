@@ -20,8 +20,10 @@ import (
 	"time"
 
 	"github.com/go-logr/logr"
+	authenticationv1 "k8s.io/api/authentication/v1"
 	rbacv1 "k8s.io/api/rbac/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/client-go/dynamic"
 	"k8s.io/client-go/kubernetes"
@@ -44,8 +46,11 @@ var suite struct {
 	bin        string
 	kubectl    string
 	kubeconfig string
-	tmp        string
-	webhook    *suiteWebhook
+	// webhookKubeconfig is the suite webhook's: the token of deploy/base's service account,
+	// with deploy/base's RBAC, so every test runs the service with the rights it ships with.
+	webhookKubeconfig string
+	tmp               string
+	webhook           *suiteWebhook
 }
 
 func TestMain(m *testing.M) {
@@ -112,6 +117,16 @@ func run(m *testing.M) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	// The cluster runs Harvester v1.6.1, the release the SPEC's provider table describes,
+	// with csi-driver-config entries for the LVM and Ceph drivers and a backup target.
+	if err := createHarvesterSettings(context.Background()); err != nil {
+		fmt.Fprintln(os.Stderr, "Harvester settings:", err)
+		return 1
+	}
+	if suite.webhookKubeconfig, err = serviceAccountKubeconfig(context.Background(), filepath.Join(tmp, "webhook.kubeconfig")); err != nil {
+		fmt.Fprintln(os.Stderr, "the webhook's service account:", err)
+		return 1
+	}
 	suite.webhook = &suiteWebhook{}
 	if err := suite.webhook.start(); err != nil {
 		fmt.Fprintln(os.Stderr, "start webhook:", err)
@@ -143,6 +158,53 @@ func writeKubeconfig(cfg *rest.Config, path string) (string, error) {
 	return path, clientcmd.WriteToFile(*kc, path)
 }
 
+// suiteSettings are the Harvester Settings of the suite's cluster, as Harvester stores them.
+var suiteSettings = map[string][2]string{ // name: value, default
+	"server-version": {"v1.6.1", "dev"},
+	"csi-driver-config": {`{"driver.longhorn.io":{"volumeSnapshotClassName":"longhorn-snapshot","backupVolumeSnapshotClassName":"longhorn"},` +
+		`"lvm.driver.harvesterhci.io":{"volumeSnapshotClassName":"lvm-snapshot","backupVolumeSnapshotClassName":"lvm-snapshot"},` +
+		`"rbd.csi.ceph.com":{"volumeSnapshotClassName":"csi-rbdplugin-snapclass","backupVolumeSnapshotClassName":"csi-rbdplugin-snapclass"}}`,
+		`{"driver.longhorn.io":{"volumeSnapshotClassName":"longhorn-snapshot","backupVolumeSnapshotClassName":"longhorn"}}`},
+	"backup-target": {`{"type":"nfs","endpoint":"nfs://backup.example.com:/export/harvester"}`, ""},
+	// One the service must never read: its RBAC names the three above only.
+	"ssl-certificates": {`{"publicCertificate":"x","privateKey":"y"}`, ""},
+}
+
+func createHarvesterSettings(ctx context.Context) error {
+	for name, v := range suiteSettings {
+		u := &unstructured.Unstructured{Object: map[string]any{
+			"apiVersion": "harvesterhci.io/v1beta1", "kind": "Setting", "metadata": map[string]any{"name": name},
+			"value": v[0], "default": v[1],
+		}}
+		if _, err := suite.dyn.Resource(settingsGVR).Create(ctx, u, metav1.CreateOptions{}); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+var settingsGVR = schema.GroupVersionResource{Group: "harvesterhci.io", Version: "v1beta1", Resource: "settings"}
+
+// serviceAccountKubeconfig applies deploy/base's namespace and RBAC, and writes a kubeconfig
+// with a token of its service account.
+func serviceAccountKubeconfig(ctx context.Context, path string) (string, error) {
+	if out, err := kubectl("apply", "-f", "../deploy/base/namespace.yaml", "-f", "../deploy/base/rbac.yaml"); err != nil {
+		return "", fmt.Errorf("apply deploy/base RBAC: %v: %s", err, out)
+	}
+	expiry := int64(24 * 3600)
+	tr, err := suite.kube.CoreV1().ServiceAccounts("storage-webhook").CreateToken(ctx, "storage-webhook",
+		&authenticationv1.TokenRequest{Spec: authenticationv1.TokenRequestSpec{ExpirationSeconds: &expiry}}, metav1.CreateOptions{})
+	if err != nil {
+		return "", err
+	}
+	kc := clientcmdapi.NewConfig()
+	kc.Clusters["envtest"] = &clientcmdapi.Cluster{Server: suite.cfg.Host, CertificateAuthorityData: suite.cfg.CAData}
+	kc.AuthInfos["storage-webhook"] = &clientcmdapi.AuthInfo{Token: tr.Status.Token}
+	kc.Contexts["envtest"] = &clientcmdapi.Context{Cluster: "envtest", AuthInfo: "storage-webhook"}
+	kc.CurrentContext = "envtest"
+	return path, clientcmd.WriteToFile(*kc, path)
+}
+
 // suiteWebhook is the suite's webhook: the real binary, serving on the address envtest
 // registered, its probes and metrics on probes. TestLife stops and restarts it.
 type suiteWebhook struct {
@@ -162,7 +224,7 @@ func (w *suiteWebhook) start() error {
 		"--metrics-listen", fmt.Sprintf("127.0.0.1:%d", probePort),
 		"--tls-cert-file", filepath.Join(opts.LocalServingCertDir, "tls.crt"),
 		"--tls-key-file", filepath.Join(opts.LocalServingCertDir, "tls.key"),
-		"--kubeconfig", suite.kubeconfig, "--log-format", "text",
+		"--kubeconfig", suite.webhookKubeconfig, "--log-format", "text",
 	}, filepath.Join(suite.tmp, "webhook.log"), w.probes+"/readyz")
 	return err
 }
