@@ -101,9 +101,12 @@ func TestHarvesterUpgradeIsFollowed(t *testing.T) {
 	if err := createDry(obj(t, ns, "apiVersion: snapshot.storage.k8s.io/v1\nkind: VolumeSnapshot\nmetadata: {name: snap-2}\nspec: {source: {persistentVolumeClaimName: data}, volumeSnapshotClassName: longhorn-snapshot}\n")); err != nil {
 		t.Errorf("v1.9.0: a Longhorn v2 snapshot: %v, want it admitted", err)
 	}
-	if !strings.Contains(readFile(suite.webhook.proc.logFile), "Harvester release in force: Harvester v1.9 (v1.9.0, from Setting server-version)") {
-		t.Error("the webhook's log does not say v1.9.0 came into force")
-	}
+	pollUntil(t, "the webhook's log saying v1.9.0 came into force", func() error { // lines are written in batches
+		if !strings.Contains(readFile(suite.webhook.proc.logFile), "Harvester release in force: Harvester v1.9 (v1.9.0, from Setting server-version)") {
+			return fmt.Errorf("no such line")
+		}
+		return nil
+	})
 
 	// What the service's RBAC lets it read of Harvester's Settings: the three, nothing else.
 	sa := "system:serviceaccount:storage-webhook:storage-webhook"
