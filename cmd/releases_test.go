@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
+
 	"github.com/hcistorage/storage-webhook/cluster"
 )
 
@@ -46,41 +48,31 @@ func TestCheckAnswersAsHarvesterOnEachRelease(t *testing.T) {
 	}
 	clone := map[string]string{"v1.6": "copy", "v1.8": "copy", "v1.9": "csi-clone", "none": "csi-clone"}
 
-	noHarvester := t.TempDir()
-	objs, err := cluster.ReadManifests("../testdata/cluster")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var kept []byte
-	for _, u := range objs {
-		if u.GetKind() == "Setting" {
-			continue
-		}
-		b, err := json.Marshal(u.Object)
-		if err != nil {
-			t.Fatal(err)
-		}
-		kept = append(append(kept, b...), '\n')
-	}
-	if err := os.WriteFile(filepath.Join(noHarvester, "cluster.json"), kept, 0o644); err != nil {
-		t.Fatal(err)
+	noHarvester := viewWith(t, func(u *unstructured.Unstructured) bool { return u.GetKind() != "Setting" })
+	serverVersion := func(v string) string {
+		return viewWith(t, func(u *unstructured.Unstructured) bool {
+			if u.GetKind() == "Setting" && u.GetName() == "server-version" {
+				u.Object["value"] = v
+			}
+			return true
+		})
 	}
 
-	for _, run := range []struct {
+	for _, c := range []struct {
 		name string
 		args []string
 		pick func(answer) bool
 	}{
 		{"v1.6", []string{"--cluster", "../testdata/cluster"}, func(a answer) bool { return a.v16 }}, // the view's server-version v1.6.1
-		{"v1.8", []string{"--cluster", withServerVersion(t, "v1.8.2")}, func(a answer) bool { return a.v18 }},
-		{"v1.9", []string{"--cluster", withServerVersion(t, "v1.9.0-rc6")}, func(a answer) bool { return a.v19 }},
+		{"v1.8", []string{"--cluster", serverVersion("v1.8.2")}, func(a answer) bool { return a.v18 }},
+		{"v1.9", []string{"--cluster", serverVersion("v1.9.0-rc6")}, func(a answer) bool { return a.v19 }},
 		{"v1.8 pinned", []string{"--cluster", "../testdata/cluster", "--harvester-version", "v1.8.2"}, func(a answer) bool { return a.v18 }},
 		{"v1.9 pinned", []string{"--cluster", "../testdata/cluster", "--harvester-version", "v1.9"}, func(a answer) bool { return a.v19 }},
 		{"none", []string{"--cluster", noHarvester}, func(a answer) bool { return a.none }},
 	} {
-		t.Run(run.name, func(t *testing.T) {
-			args := append(append([]string{"check", "-o", "json"}, run.args...), "../testdata/check/releases.yaml")
-			_, out, errOut := runCommand(t, args...)
+		t.Run(c.name, func(t *testing.T) {
+			args := append(append([]string{"check", "-o", "json"}, c.args...), "../testdata/check/releases.yaml")
+			_, out, errOut := run(t, "", args...)
 			var results []CheckResult
 			if err := json.Unmarshal([]byte(out), &results); err != nil {
 				t.Fatalf("%v: %s", err, errOut)
@@ -93,8 +85,8 @@ func TestCheckAnswersAsHarvesterOnEachRelease(t *testing.T) {
 				if !ok {
 					t.Fatalf("no expectation for %s", r.Name)
 				}
-				if r.Allowed != run.pick(a) {
-					t.Errorf("%s: allowed = %v, want %v (%s)", r.Name, r.Allowed, run.pick(a), r.Message)
+				if r.Allowed != c.pick(a) {
+					t.Errorf("%s: allowed = %v, want %v (%s)", r.Name, r.Allowed, c.pick(a), r.Message)
 				}
 				if r.Name == "new-longhorn-v2" {
 					var sc struct {
@@ -102,9 +94,9 @@ func TestCheckAnswersAsHarvesterOnEachRelease(t *testing.T) {
 							Annotations map[string]string `json:"annotations"`
 						} `json:"metadata"`
 					}
-					release := strings.Fields(run.name)[0]
+					release := strings.Fields(c.name)[0]
 					if err := json.Unmarshal(r.Object, &sc); err != nil || sc.Metadata.Annotations["cdi.kubevirt.io/clone-strategy"] != clone[release] {
-						t.Errorf("new Longhorn v2 class on %s = %s, want clone strategy %s", run.name, r.Object, clone[release])
+						t.Errorf("new Longhorn v2 class on %s = %s, want clone strategy %s", c.name, r.Object, clone[release])
 					}
 				}
 			}
@@ -112,18 +104,18 @@ func TestCheckAnswersAsHarvesterOnEachRelease(t *testing.T) {
 	}
 }
 
-// withServerVersion is testdata/cluster with its server-version Setting's value replaced.
-func withServerVersion(t *testing.T, version string) string {
+// viewWith writes testdata/cluster's objects, each passed through edit (which changes it in
+// place, and drops it by returning false), to a folder of the test's and returns the folder.
+func viewWith(t *testing.T, edit func(u *unstructured.Unstructured) bool) string {
 	t.Helper()
-	dir := t.TempDir()
 	objs, err := cluster.ReadManifests("../testdata/cluster")
 	if err != nil {
 		t.Fatal(err)
 	}
 	var data []byte
 	for _, u := range objs {
-		if u.GetKind() == "Setting" && u.GetName() == "server-version" {
-			u.Object["value"] = version
+		if !edit(u) {
+			continue
 		}
 		b, err := json.Marshal(u.Object)
 		if err != nil {
@@ -131,13 +123,9 @@ func withServerVersion(t *testing.T, version string) string {
 		}
 		data = append(append(data, b...), '\n')
 	}
+	dir := t.TempDir()
 	if err := os.WriteFile(filepath.Join(dir, "cluster.json"), data, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir
-}
-
-func runCommand(t *testing.T, args ...string) (int, string, string) {
-	t.Helper()
-	return run(t, "", args...)
 }
