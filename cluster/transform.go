@@ -106,7 +106,8 @@ var VirtualMachineGVR = schema.GroupVersionResource{Group: "kubevirt.io", Versio
 // vmFromUnstructured keeps what VM-V1..VM-V4, VS-V1 and VMB-V1 read: the VM's metadata (its
 // volumeClaimTemplates annotation, the imported label, the deletion timestamp), the
 // volumes that name a claim (PVC and DataVolume volumes), each disk's name, shareable flag,
-// boot order and cache mode, the dataVolumeTemplates and the hotplug requests. A part that does not convert is left out; the rest is kept.
+// boot order and cache mode, the dataVolumeTemplates and the hotplug requests. A part that
+// does not convert is left out; the rest is kept.
 func vmFromUnstructured(u *unstructured.Unstructured) *kubevirtv1.VirtualMachine {
 	out := &kubevirtv1.VirtualMachine{TypeMeta: metav1.TypeMeta{APIVersion: u.GetAPIVersion(), Kind: u.GetKind()}}
 	if meta, ok := u.Object["metadata"].(map[string]any); !ok || runtime.DefaultUnstructuredConverter.FromUnstructured(meta, &out.ObjectMeta) != nil {

@@ -232,7 +232,11 @@ func printProfiles(w io.Writer, out *ProfilesOutput) error {
 		c := h.CSIDriverConfig[d]
 		drivers = append(drivers, fmt.Sprintf("%s (snapshot: %s, backup: %s)", d, orDash(c.VolumeSnapshotClassName), orDash(c.BackupVolumeSnapshotClassName)))
 	}
-	fmt.Fprintf(w, "  csi-driver-config: %s\n  backup-target: %s\n\n", strings.Join(drivers, ", "), map[bool]string{true: "set", false: "none"}[h.BackupTarget])
+	target := "none"
+	if h.BackupTarget {
+		target = "set"
+	}
+	fmt.Fprintf(w, "  csi-driver-config: %s\n  backup-target: %s\n\n", strings.Join(drivers, ", "), target)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintln(tw, "CLASS\tPROVISIONER\tPROFILE\tCLONE\tSNAPSHOT-CLASS\tACCESS-MODES\tFS-OVERHEAD\tVOL-SNAP\tVM-SNAP\tVM-BACKUP\tPROBLEMS")
 	var notes []string

@@ -178,3 +178,18 @@ func TestStoreFollowsTheSettings(t *testing.T) {
 		t.Errorf("onChange heard %d changes, want 4: %q", len(heard), heard)
 	}
 }
+
+// BenchmarkStoreInForce is what a rule pays to read the configuration in force while
+// nothing changes (BENCHMARKS.md §9): the table and the Harvester, from the memo.
+func BenchmarkStoreInForce(b *testing.B) {
+	view := &settingsView{installed: true, settings: map[string]*harvester.Setting{}}
+	view.set(harvester.SettingServerVersion, "v1.8.2")
+	s := NewStore(nil)
+	s.UseHarvester(view, "", nil)
+	b.ReportAllocs()
+	for b.Loop() {
+		if len(s.Table()) != 5 || !s.Harvester().Installed {
+			b.Fatal("wrong configuration")
+		}
+	}
+}

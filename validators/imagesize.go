@@ -30,27 +30,37 @@ func checkImageSize(env *admit.Env, res *admit.Result, req *admit.Request, rule 
 			disk(), harvester.AnnImageID, ref)
 		return
 	}
-	shown, asked := "image "+ref, images.named(ns, imgName)
-	if viaClass != "" && ns != req.Namespace {
-		shown = fmt.Sprintf("the image of storage class %q", viaClass)
-		asked = shown
+	// How a message names the image, written only for a message (most disks pass): its
+	// reference, unless the class supplied it from another namespace.
+	hidden := viaClass != "" && ns != req.Namespace
+	shown := func() string {
+		if hidden {
+			return fmt.Sprintf("the image of storage class %q", viaClass)
+		}
+		return "image " + ref
 	}
-	if ns != req.Namespace && !mayGet(env, res, req, disk, "be a disk's image", images, ns, imgName, asked) {
-		return
+	if ns != req.Namespace {
+		asked := shown()
+		if !hidden {
+			asked = images.named(ns, imgName)
+		}
+		if !mayGet(env, res, req, disk, "be a disk's image", images, ns, imgName, asked) {
+			return
+		}
 	}
 	img, ok := env.View.Image(ns, imgName)
 	if !ok {
-		res.Warn(rule, "%s: %s is not known yet, so its size was not checked", disk(), shown)
+		res.Warn(rule, "%s: %s is not known yet, so its size was not checked", disk(), shown())
 		return
 	}
 	minimum := img.MinimumSize()
 	if minimum == 0 {
-		res.Warn(rule, "%s: the size of %s is not known yet, so the disk size was not checked", disk(), shown)
+		res.Warn(rule, "%s: the size of %s is not known yet, so the disk size was not checked", disk(), shown())
 		return
 	}
 	if request.Cmp(*resource.NewQuantity(minimum, resource.BinarySI)) < 0 {
 		res.Deny(rule, "%s requests %s (%s bytes), less than %s (%d bytes), the minimum size of %s: request at least %s",
-			disk(), request.String(), exactBytes(request), admit.Quantity(minimum), minimum, shown, admit.Quantity(minimum))
+			disk(), request.String(), exactBytes(request), admit.Quantity(minimum), minimum, shown(), admit.Quantity(minimum))
 	}
 }
 
@@ -100,15 +110,15 @@ func checkGoldenClone(env *admit.Env, res *admit.Result, req *admit.Request, rul
 // the same image through the BackingImage's imageId annotation, which this service does not
 // read (Longhorn internals, SPEC §6). ok is false for any other class, and for one whose
 // image is not in the view.
-func classImage(env *admit.Env, class *string) (ref string, ok bool) {
-	if class == nil || *class == "" {
+func classImage(env *admit.Env, class string) (ref string, ok bool) {
+	if class == "" {
 		return "", false
 	}
-	sc, ok := env.View.StorageClass(*class)
+	sc, ok := env.View.StorageClass(class)
 	if !ok || sc.Provisioner != providers.LonghornProvisioner || sc.Parameters[harvester.ParamBackingImage] == "" {
 		return "", false
 	}
-	img, ok := env.View.ImageOfClass(*class)
+	img, ok := env.View.ImageOfClass(class)
 	if !ok {
 		return "", false
 	}
@@ -120,13 +130,13 @@ func classImage(env *admit.Env, class *string) (ref string, ok bool) {
 // size and access rules would read the wrong image. It returns the reference the size and
 // access rules read, and the class when the class supplied it: the class's image for a disk
 // without a reference, ref itself otherwise; ok is false after a denial.
-func checkClassImage(env *admit.Env, res *admit.Result, req *admit.Request, rule string, disk func() string, ref string, hasRef bool, class *string) (use, viaClass string, ok bool) {
+func checkClassImage(env *admit.Env, res *admit.Result, req *admit.Request, rule string, disk func() string, ref string, hasRef bool, class string) (use, viaClass string, ok bool) {
 	want, isImageClass := classImage(env, class)
 	switch {
 	case !isImageClass:
 		return ref, "", true
 	case !hasRef:
-		return want, *class, true
+		return want, class, true
 	case ref == want:
 		return ref, "", true
 	}
@@ -137,6 +147,6 @@ func checkClassImage(env *admit.Env, res *admit.Result, req *admit.Request, rule
 		expected, fix = "the image the class was made for, in another namespace", "name the image the class was made for"
 	}
 	res.Deny(rule, "%s: imageId %q does not match backing image of storage class %q (expected %s): %s, or use a storage class without a %s parameter",
-		disk(), ref, *class, expected, fix, harvester.ParamBackingImage)
+		disk(), ref, class, expected, fix, harvester.ParamBackingImage)
 	return "", "", false
 }

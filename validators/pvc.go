@@ -4,6 +4,7 @@ import (
 	"strings"
 
 	corev1 "k8s.io/api/core/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
@@ -51,17 +52,26 @@ var WhenPVCImageSize = admit.CELHasAnnotation(admit.CELObject, harvester.AnnImag
 type persistentVolumeClaim struct {
 	admit.ObjectMeta `json:"metadata"`
 	Spec             struct {
-		StorageClassName *string `json:"storageClassName"`
+		StorageClassName string `json:"storageClassName"`
 		Resources        struct {
 			Requests corev1.ResourceList `json:"requests"`
 		} `json:"resources"`
 	} `json:"spec"`
 }
 
-// storedPVC is a PVC reduced to what PVC-V2 reads of the PVC being deleted.
+// storedPVC is a PVC reduced to what PVC-V2 reads of the PVC being deleted, as stored: its
+// name, golden mark, owners and phase. The mark is one field tagged with its key rather than
+// the whole annotation map: a PVC CDI made carries a dozen annotations and labels, and
+// building the maps was most of a delete's rule cost. TestStoredPVCMarkKey checks the tag.
 type storedPVC struct {
-	admit.ObjectMeta `json:"metadata"`
-	Status           struct {
+	Metadata struct {
+		Name        string `json:"name"`
+		Annotations struct {
+			Golden string `json:"harvesterhci.io/goldenImage"`
+		} `json:"annotations"`
+		OwnerReferences []metav1.OwnerReference `json:"ownerReferences"`
+	} `json:"metadata"`
+	Status struct {
 		Phase corev1.PersistentVolumeClaimPhase `json:"phase"`
 	} `json:"status"`
 }
@@ -108,12 +118,13 @@ func pvcGoldenDelete(env *admit.Env, res *admit.Result, req *admit.Request) {
 			return
 		}
 	} else if p, ok := env.View.PVC(req.Namespace, req.Name); ok {
-		pvc.Name, pvc.Annotations, pvc.OwnerReferences, pvc.Status.Phase = p.Name, p.Annotations, p.OwnerReferences, p.Status.Phase
+		m := &pvc.Metadata
+		m.Name, m.Annotations.Golden, m.OwnerReferences, pvc.Status.Phase = p.Name, p.Annotations[harvester.AnnGoldenImage], p.OwnerReferences, p.Status.Phase
 	} else {
 		return
 	}
-	marked := pvc.Annotations[harvester.AnnGoldenImage] == "true"
-	if !marked && !harvester.IsDataVolumeTarget(pvc.OwnerReferences, req.Name) {
+	marked := pvc.Metadata.Annotations.Golden == "true"
+	if !marked && !harvester.IsDataVolumeTarget(pvc.Metadata.OwnerReferences, req.Name) {
 		return
 	}
 	img, golden := env.GoldenImage(req.Namespace, req.Name, &marked)
@@ -121,7 +132,7 @@ func pvcGoldenDelete(env *admit.Env, res *admit.Result, req *admit.Request) {
 		return
 	}
 	res.Deny(RulePVCGoldenDelete, "PVC %s is the golden PVC of image %s/%s and cannot be deleted while the image exists (user %q is not privileged): delete the image, and its PVC goes with it",
-		admit.ObjectName(req, pvc.Name, ""), img.Namespace, img.Name, req.User.Username)
+		admit.ObjectName(req, pvc.Metadata.Name, ""), img.Namespace, img.Name, req.User.Username)
 }
 
 // pvcImageSize is PVC-V4, then PVC-V3: a disk with an image reference on a backing-image

@@ -250,8 +250,8 @@ func suggestedSnapshotClass(env *admit.Env, cp admit.ClassProfile) string {
 	return "<a VolumeSnapshotClass of driver " + cp.Class.Provisioner + ">"
 }
 
-// problem is ", whose value does not parse (...)" when a Setting a denial depends on is not
-// in force as written, else "".
+// problem is " (<the Setting's problem>)" when a Setting a denial depends on is not in force
+// as written (its value does not parse), else "".
 func problem(h *providers.Harvester, setting string) string {
 	if p, ok := h.Problems[setting]; ok {
 		return " (" + p + ")"

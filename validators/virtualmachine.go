@@ -1,6 +1,8 @@
 package validators
 
 import (
+	"bytes"
+	"encoding/json"
 	"fmt"
 	"maps"
 	"slices"
@@ -102,7 +104,9 @@ type virtualMachine struct {
 			Spec struct {
 				Domain struct {
 					Devices struct {
-						Disks []vmDisk `json:"disks"`
+						// Disks are decoded by VM-V3 alone, and only when they may hold
+						// a shareable disk (vmDisks): most VM reviews never pay for them.
+						Disks json.RawMessage `json:"disks"`
 					} `json:"devices"`
 				} `json:"domain"`
 				Volumes []struct {
@@ -183,7 +187,7 @@ type claimTemplate struct {
 		} `json:"annotations"`
 	} `json:"metadata"`
 	Spec struct {
-		StorageClassName *string `json:"storageClassName"`
+		StorageClassName string `json:"storageClassName"` // "" when absent
 		Resources        struct {
 			Requests struct {
 				Storage resource.Quantity `json:"storage"` // absent reads as 0, as from a map
@@ -222,7 +226,7 @@ func sameDisk(a, b *claimTemplate) bool {
 	ra, _ := a.imageRef()
 	rb, _ := b.imageRef()
 	return a.Metadata.Name == b.Metadata.Name && ra == rb && qa.Cmp(qb) == 0 &&
-		ptr.Deref(a.Spec.StorageClassName, "") == ptr.Deref(b.Spec.StorageClassName, "")
+		a.Spec.StorageClassName == b.Spec.StorageClassName
 }
 
 func sameClone(a, b admit.DataVolumeSpec) bool {
@@ -307,13 +311,16 @@ type vmDisk struct {
 // the first problem of each shareable disk. An update that changes neither the disks nor
 // the volumes is not checked (a VM stored before has what it had).
 func vmShareableDisks(env *admit.Env, res *admit.Result, req *admit.Request, name string, vm, old *virtualMachine) {
-	if !env.Harvester().ShareableDisks {
+	if !env.Harvester().ShareableDisks || !mayShare(vm.Spec.Template.Spec.Domain.Devices.Disks) {
 		return
 	}
-	disks, claims := vm.shareableView()
+	disks, claims, ok := vm.shareableView(res, "VirtualMachine")
+	if !ok {
+		return
+	}
 	if req.Operation == admit.Update {
-		oldDisks, oldClaims := old.shareableView()
-		if slices.Equal(disks, oldDisks) && maps.Equal(claims, oldClaims) {
+		oldDisks, oldClaims, ok := old.shareableView(&admit.Result{}, "old VirtualMachine")
+		if ok && slices.Equal(disks, oldDisks) && maps.Equal(claims, oldClaims) {
 			return
 		}
 	}
@@ -351,9 +358,21 @@ type diskView struct {
 	cache     string
 }
 
-func (vm *virtualMachine) shareableView() ([]diskView, map[string]string) {
-	disks := make([]diskView, len(vm.Spec.Template.Spec.Domain.Devices.Disks))
-	for i, d := range vm.Spec.Template.Spec.Domain.Devices.Disks {
+// mayShare reports whether a VM's raw disk list may hold a shareable disk: it names the
+// field, or holds an escape that could spell it.
+func mayShare(disks json.RawMessage) bool {
+	return bytes.Contains(disks, []byte("shareable")) || bytes.IndexByte(disks, '\\') >= 0
+}
+
+// shareableView decodes the VM's disks (a DECODE denial in res when they do not parse) and
+// its PVC volumes.
+func (vm *virtualMachine) shareableView(res *admit.Result, what string) ([]diskView, map[string]string, bool) {
+	var decoded []vmDisk
+	if raw := vm.Spec.Template.Spec.Domain.Devices.Disks; len(raw) > 0 && !res.Decode(what+" spec.template.spec.domain.devices.disks", raw, &decoded) {
+		return nil, nil, false
+	}
+	disks := make([]diskView, len(decoded))
+	for i, d := range decoded {
 		disks[i] = diskView{name: d.Name, shareable: ptr.Deref(d.Shareable, false), bootOrder: ptr.Deref(d.BootOrder, 0), cache: d.Cache}
 	}
 	claims := map[string]string{}
@@ -362,7 +381,7 @@ func (vm *virtualMachine) shareableView() ([]diskView, map[string]string) {
 			claims[v.Name] = v.PersistentVolumeClaim.ClaimName
 		}
 	}
-	return disks, claims
+	return disks, claims, true
 }
 
 // shareableVolumeRefusal says why a PVC cannot back a shareable disk, in Harvester's words

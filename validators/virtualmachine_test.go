@@ -16,3 +16,13 @@ func TestClaimTemplateKey(t *testing.T) {
 		t.Errorf("claimTemplate reads annotation %q, want %q", got, harvester.AnnImageID)
 	}
 }
+
+// TestStoredPVCMarkKey: the tag of storedPVC's golden mark is harvester.AnnGoldenImage.
+func TestStoredPVCMarkKey(t *testing.T) {
+	field, _ := reflect.TypeFor[storedPVC]().FieldByName("Metadata")
+	ann, _ := field.Type.FieldByName("Annotations")
+	mark, _ := ann.Type.FieldByName("Golden")
+	if got := mark.Tag.Get("json"); got != harvester.AnnGoldenImage {
+		t.Errorf("storedPVC reads annotation %q, want %q", got, harvester.AnnGoldenImage)
+	}
+}
