@@ -105,10 +105,11 @@ func (e *Env) ProfileOf(sc *storagev1.StorageClass) (ClassProfile, bool) {
 	return ClassProfile{Class: sc, Profile: p}, ok
 }
 
-// ProfileWhy names a class's profile and where the values that decide a denial come from:
-// a providers file's row, or the built-in row of the Harvester release in force.
-func (e *Env) ProfileWhy(cp ClassProfile) string {
-	if cp.Profile.Builtin {
+// ProfileWhy names a class's profile and where the ability that decides a denial comes
+// from: the Harvester release in force (fromRelease: a built-in row's, or one a providers
+// file's row leaves unset, Profile.FromRelease), or the providers file's row.
+func (e *Env) ProfileWhy(cp ClassProfile, fromRelease bool) string {
+	if fromRelease {
 		return "profile " + cp.Profile.Name + " as on " + e.Harvester().String()
 	}
 	return "profile " + cp.Profile.Name + " of the providers file"

@@ -28,4 +28,11 @@ func TestDeployedConfigMapParses(t *testing.T) {
 	if p, _ := table.Match(&storagev1.StorageClass{Provisioner: "rbd.csi.ceph.com"}); p.Name != "ceph-rbd" || p.CloneStrategy != "csi-clone" {
 		t.Errorf("rbd class got profile %+v", p)
 	}
+	// Its abilities follow the release, as Harvester's: no Ceph VM backups until v1.9.
+	for _, r := range Releases {
+		p, _ := file.Table(BehaviourOf(r)).Match(&storagev1.StorageClass{Provisioner: "rbd.csi.ceph.com"})
+		if p.VMBackups != (r == V1_9) || !p.VMSnapshots || !p.VolumeSnapshots || p.FromRelease != (AbilitiesSet{true, true, true}) {
+			t.Errorf("on %s the shipped ceph-rbd row is %+v", r, p)
+		}
+	}
 }

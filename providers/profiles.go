@@ -34,10 +34,42 @@ type Profile struct {
 	VMSnapshots       bool              `json:"vmSnapshots"`
 	VMBackups         bool              `json:"vmBackups"`
 	ExportTarget      bool              `json:"exportTarget"`
-	// Builtin marks a row of the built-in table, whose abilities and clone strategy are the
-	// Harvester release's in force (Facts); a providers file's row keeps its values on every
-	// release.
-	Builtin bool `json:"-"`
+	// FromRelease says which of the three abilities above are the Harvester release's in
+	// force (Facts), not a value a providers file's row states: all of a built-in row's, and
+	// those a file's row leaves unset. Denials say where the value came from.
+	FromRelease AbilitiesSet `json:"-"`
+}
+
+// AbilitiesSet marks each of a profile's volume snapshot, VM snapshot and VM backup abilities.
+type AbilitiesSet struct{ VolumeSnapshots, VMSnapshots, VMBackups bool }
+
+// Row is one row of a providers file: a Profile whose volume snapshot, VM snapshot and VM
+// backup abilities may be left unset, to follow the Harvester release in force. An unset one
+// is the value of the built-in row that a class of the row's provisioner and parameters gets
+// on that release (SPEC §3.1: a row that sets one keeps it on every release).
+type Row struct {
+	Profile
+	VolumeSnapshots *bool `json:"volumeSnapshots,omitempty"`
+	VMSnapshots     *bool `json:"vmSnapshots,omitempty"`
+	VMBackups       *bool `json:"vmBackups,omitempty"`
+}
+
+// on is the row's profile on a release whose built-in table is builtins.
+func (r *Row) on(builtins Table) Profile {
+	p := r.Profile
+	like, _ := builtins.Match(&storagev1.StorageClass{Provisioner: r.Provisioner, Parameters: r.Parameters})
+	p.VolumeSnapshots, p.FromRelease.VolumeSnapshots = stated(r.VolumeSnapshots, like.VolumeSnapshots)
+	p.VMSnapshots, p.FromRelease.VMSnapshots = stated(r.VMSnapshots, like.VMSnapshots)
+	p.VMBackups, p.FromRelease.VMBackups = stated(r.VMBackups, like.VMBackups)
+	return p
+}
+
+// stated is a row's value, or the release's when the row leaves it unset.
+func stated(v *bool, release bool) (value, fromRelease bool) {
+	if v == nil {
+		return release, true
+	}
+	return *v, false
 }
 
 // AnyProvisioner is the provisioner of a profile that matches every class.
@@ -71,7 +103,7 @@ func Builtins(b Behaviour) Table {
 			Backend: harvester.BackendCDI, VolumeSnapshots: true, VMSnapshots: tp.VMSnapshots, VMBackups: tp.VMBackups, ExportTarget: true},
 	}
 	for i := range t {
-		t[i].Builtin = true
+		t[i].FromRelease = AbilitiesSet{true, true, true}
 	}
 	return t
 }
@@ -102,7 +134,7 @@ func (p *Profile) matches(sc *storagev1.StorageClass) bool {
 
 // File is the shape of a --providers file.
 type File struct {
-	Providers []Profile `json:"providers"`
+	Providers []Row `json:"providers"`
 	// Builtins appends the built-in table after the file's rows; absent means true.
 	Builtins *bool `json:"builtins,omitempty"`
 	// HarvesterVersion pins the Harvester release the rules follow (SPEC §3.1), instead of
@@ -113,12 +145,16 @@ type File struct {
 // Table is the file's table on a Harvester release: its rows, then the built-in rows of
 // that release unless it sets builtins: false. A nil file is the built-in table.
 func (f *File) Table(b Behaviour) Table {
+	builtins := Builtins(b)
 	if f == nil {
-		return Builtins(b)
+		return builtins
 	}
-	t := Table(slices.Clone(f.Providers))
+	t := make(Table, 0, len(f.Providers)+len(builtins))
+	for i := range f.Providers {
+		t = append(t, f.Providers[i].on(builtins))
+	}
 	if f.Builtins == nil || *f.Builtins {
-		t = append(t, Builtins(b)...)
+		t = append(t, builtins...)
 	}
 	return t
 }

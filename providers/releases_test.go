@@ -78,7 +78,7 @@ func TestBuiltinsFollowTheRelease(t *testing.T) {
 	for _, r := range Releases {
 		b := BehaviourOf(r)
 		p, _ := Builtins(b).Match(lh2)
-		if p.VolumeSnapshots != b.LonghornV2.VolumeSnapshots || p.VMBackups != b.LonghornV2.VMBackups || p.CloneStrategy != b.LonghornV2.CloneStrategy || !p.Builtin {
+		if p.VolumeSnapshots != b.LonghornV2.VolumeSnapshots || p.VMBackups != b.LonghornV2.VMBackups || p.CloneStrategy != b.LonghornV2.CloneStrategy || p.FromRelease != (AbilitiesSet{true, true, true}) {
 			t.Errorf("%s: longhorn-v2 = %+v", r, p)
 		}
 		if p, _ := Builtins(b).Match(lvm); p.VMBackups != b.ThirdParty.VMBackups || !p.VolumeSnapshots {
@@ -88,8 +88,9 @@ func TestBuiltinsFollowTheRelease(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p, _ := file.Table(b).Match(lh2); p.Name != "mine" || p.CloneStrategy != "snapshot" || p.VolumeSnapshots || !p.VMBackups || p.Builtin {
-			t.Errorf("%s: the file's row = %+v, want its own values", r, p)
+		if p, _ := file.Table(b).Match(lh2); p.Name != "mine" || p.CloneStrategy != "snapshot" || p.VolumeSnapshots || !p.VMBackups ||
+			p.VMSnapshots != b.LonghornV2.VMSnapshots || p.FromRelease != (AbilitiesSet{VMSnapshots: true}) {
+			t.Errorf("%s: the file's row = %+v, want its own values and the release's VM snapshots, which it leaves unset", r, p)
 		}
 	}
 }

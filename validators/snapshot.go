@@ -67,7 +67,7 @@ func VolumeSnapshot(env *admit.Env, req *admit.Request) (res admit.Result) {
 	}
 	if !cp.Profile.VolumeSnapshots {
 		res.Deny(RuleVolumeSnapshot, "VolumeSnapshot %s: PVC %s/%s is on storage class %q (%s), which cannot take volume snapshots: back the data up another way, or move it to a class whose engine supports snapshots",
-			name, req.Namespace, claim, class, env.ProfileWhy(cp))
+			name, req.Namespace, claim, class, env.ProfileWhy(cp, cp.Profile.FromRelease.VolumeSnapshots))
 		return res
 	}
 	snapshotClass(env, &res, name, claim, ptr.Deref(vs.Spec.VolumeSnapshotClassName, ""), cp)
@@ -204,12 +204,12 @@ func backupRefusal(env *admit.Env, ns, claim, kind string) (class, why string) {
 	if !ok {
 		return class, ""
 	}
-	allowed := cp.Profile.VMBackups
+	allowed, fromRelease := cp.Profile.VMBackups, cp.Profile.FromRelease.VMBackups
 	if kind == harvester.BackupTypeSnapshot {
-		allowed = cp.Profile.VMSnapshots
+		allowed, fromRelease = cp.Profile.VMSnapshots, cp.Profile.FromRelease.VMSnapshots
 	}
 	if !allowed {
-		return class, fmt.Sprintf("%s does not support VM %ss: detach the volume or move it to storage that does", env.ProfileWhy(cp), kind)
+		return class, fmt.Sprintf("%s does not support VM %ss: detach the volume or move it to storage that does", env.ProfileWhy(cp, fromRelease), kind)
 	}
 	h := env.Harvester()
 	provisioner := pvcProvisioner(pvc, cp.Class)
