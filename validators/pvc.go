@@ -62,7 +62,7 @@ type persistentVolumeClaim struct {
 // storedPVC is a PVC reduced to what PVC-V2 reads of the PVC being deleted, as stored: its
 // name, golden mark, owners and phase. The mark is one field tagged with its key rather than
 // the whole annotation map: a PVC CDI made carries a dozen annotations and labels, and
-// building the maps was most of a delete's rule cost. TestStoredPVCMarkKey checks the tag.
+// building the maps was most of a delete's rule cost. TestAnnotationTagsAreTheKeys checks the tag.
 type storedPVC struct {
 	Metadata struct {
 		Name        string `json:"name"`

@@ -178,7 +178,7 @@ func vmDiskSizes(env *admit.Env, res *admit.Result, req *admit.Request, name str
 // reads: its name, its image annotation and its storage request. Harvester's VM webhook
 // parses the rest. Decoding whole PersistentVolumeClaims took 18 % of the VM review's CPU,
 // these structs 9 % (BENCHMARKS.md §7). The annotation's key is written out in the tag,
-// which cannot name a constant; TestClaimTemplateKey checks it against harvester.AnnImageID.
+// which cannot name a constant; TestAnnotationTagsAreTheKeys checks it against harvester.AnnImageID.
 type claimTemplate struct {
 	Metadata struct {
 		Name        string `json:"name"`

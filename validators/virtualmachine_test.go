@@ -7,22 +7,23 @@ import (
 	"github.com/hcistorage/storage-webhook/harvester"
 )
 
-// TestClaimTemplateKey: the tag of claimTemplate's image annotation is harvester.AnnImageID.
-func TestClaimTemplateKey(t *testing.T) {
-	field, _ := reflect.TypeFor[claimTemplate]().FieldByName("Metadata")
-	id, _ := field.Type.FieldByName("Annotations")
-	ann, _ := id.Type.FieldByName("ImageID")
-	if got := ann.Tag.Get("json"); got != harvester.AnnImageID {
-		t.Errorf("claimTemplate reads annotation %q, want %q", got, harvester.AnnImageID)
-	}
-}
-
-// TestStoredPVCMarkKey: the tag of storedPVC's golden mark is harvester.AnnGoldenImage.
-func TestStoredPVCMarkKey(t *testing.T) {
-	field, _ := reflect.TypeFor[storedPVC]().FieldByName("Metadata")
-	ann, _ := field.Type.FieldByName("Annotations")
-	mark, _ := ann.Type.FieldByName("Golden")
-	if got := mark.Tag.Get("json"); got != harvester.AnnGoldenImage {
-		t.Errorf("storedPVC reads annotation %q, want %q", got, harvester.AnnGoldenImage)
+// TestAnnotationTagsAreTheKeys: the rules that read one annotation as a tagged field (a tag
+// cannot name a constant) read the key of harvester's constant: claimTemplate's image
+// reference and storedPVC's golden mark.
+func TestAnnotationTagsAreTheKeys(t *testing.T) {
+	for _, c := range []struct {
+		typ   reflect.Type
+		field string
+		key   string
+	}{
+		{reflect.TypeFor[claimTemplate](), "ImageID", harvester.AnnImageID},
+		{reflect.TypeFor[storedPVC](), "Golden", harvester.AnnGoldenImage},
+	} {
+		metadata, _ := c.typ.FieldByName("Metadata")
+		annotations, _ := metadata.Type.FieldByName("Annotations")
+		f, _ := annotations.Type.FieldByName(c.field)
+		if got := f.Tag.Get("json"); got != c.key {
+			t.Errorf("%s reads annotation %q, want %q", c.typ, got, c.key)
+		}
 	}
 }
