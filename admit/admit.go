@@ -6,6 +6,7 @@ package admit
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
@@ -16,6 +17,7 @@ import (
 	"github.com/hcistorage/storage-webhook/cluster"
 	"github.com/hcistorage/storage-webhook/harvester"
 	"github.com/hcistorage/storage-webhook/providers"
+	"github.com/hcistorage/storage-webhook/rollout"
 )
 
 // Operation is an admission operation.
@@ -55,6 +57,18 @@ type Env struct {
 	// Access answers IMG-V6's question; nil answers every question with an error, so a
 	// rule that needs it refuses (retryably) rather than allows.
 	Access Access
+	// EnforceAll answers as if every rule were Enforce with no exception, whatever the
+	// providers file's rollout says: `check --enforce-all`, and the audit, which applies
+	// the rollout to its findings when they are read.
+	EnforceAll bool
+}
+
+// Policy is the rollout in force (nil with EnforceAll).
+func (e *Env) Policy() *rollout.Policy {
+	if e.EnforceAll {
+		return nil
+	}
+	return e.Providers.Policy()
 }
 
 // DefaultPrivilegedUsers are the users of SPEC §5.4, and the namespace controller: deleting
@@ -115,46 +129,60 @@ func (e *Env) ProfileWhy(cp ClassProfile, fromRelease bool) string {
 	return "profile " + cp.Profile.Name + " of the providers file"
 }
 
-// Finding is a denial or warning of one rule.
+// Finding is a denial or warning of one rule, and what the rollout made of it (Apply).
 type Finding struct {
 	Rule    string
 	Message string
+	// Action is the rule's action for the object ("" before Apply, which is Enforce);
+	// Exception names the exception that let the object skip the rule.
+	Action    rollout.Action
+	Exception string
+	// Denial marks, in Warnings and Recorded, a denial that the rollout did not enforce: a
+	// request the rule would deny in Enforce.
+	Denial bool
+	// retry marks a denial that a retry may lift (DenyRetry).
+	retry bool
 }
 
 func (f Finding) String() string { return "[" + f.Rule + "] " + f.Message }
 
-// Result is what the rules of one webhook decided.
+// Result is what the rules of one webhook decided, and after Apply, what the rollout made
+// of it: Denials, Warnings and Patch are the answer; Recorded and Withheld are kept out of
+// it and only recorded (audit annotations, metrics, log lines).
 type Result struct {
 	Denials  []Finding
 	Warnings []Finding
 	Patch    []Op
-	// retryable counts the denials that say only that an answer could not be had yet
-	// (IMG-V6's SubjectAccessReview failed or timed out); see Retryable.
-	retryable int
+	// Recorded are the denials of rules in Audit and every result an exception skipped;
+	// Withheld are the operations of mutating rules in Audit or excepted: the would-be patch.
+	Recorded []Finding
+	Withheld []Op
 	// decoded is the object Decode read first, for SetAnnotation to see whether it has metadata.
 	decoded []byte
 }
 
 // Deny records a denial of rule id.
 func (r *Result) Deny(rule, format string, args ...any) {
-	r.Denials = append(r.Denials, Finding{rule, fmt.Sprintf(format, args...)})
+	r.Denials = append(r.Denials, Finding{Rule: rule, Message: fmt.Sprintf(format, args...)})
 }
 
 // Warn records a warning of rule id.
 func (r *Result) Warn(rule, format string, args ...any) {
-	r.Warnings = append(r.Warnings, Finding{rule, fmt.Sprintf(format, args...)})
+	r.Warnings = append(r.Warnings, Finding{Rule: rule, Message: fmt.Sprintf(format, args...)})
 }
 
 // DenyRetry records a denial of rule id that a retry may turn into an allow: the question
 // could not be answered now. It never allows (SPEC IMG-V6).
 func (r *Result) DenyRetry(rule, format string, args ...any) {
 	r.Deny(rule, format, args...)
-	r.retryable++
+	r.Denials[len(r.Denials)-1].retry = true
 }
 
 // Retryable reports whether every denial is one a retry may lift: the response then says
 // 503 with a Retry-After, which clients such as client-go retry.
-func (r *Result) Retryable() bool { return len(r.Denials) > 0 && r.retryable == len(r.Denials) }
+func (r *Result) Retryable() bool {
+	return len(r.Denials) > 0 && !slices.ContainsFunc(r.Denials, func(d Finding) bool { return !d.retry })
+}
 
 // Allowed reports whether no rule denied.
 func (r *Result) Allowed() bool { return len(r.Denials) == 0 }
@@ -173,6 +201,132 @@ func (r *Result) WarningTexts() []string {
 	out := make([]string, len(r.Warnings))
 	for i, w := range r.Warnings {
 		out[i] = w.String()
+	}
+	return out
+}
+
+// Apply makes the rules' results what the rollout p decides for the object s (SPEC §8),
+// and is the only place where actions take effect. A rule Off leaves no trace. An excepted
+// rule's results go to Recorded (and its operations to Withheld) with the exception's name.
+// Otherwise, by action: Enforce leaves them; Warn turns a denial into a warning; Audit moves
+// a denial to Recorded and operations to Withheld. A rule's own warnings stay warnings in
+// Enforce, Warn and Audit. The operations left are rebased so that they apply without the
+// withheld ones (keep).
+func (r *Result) Apply(p *rollout.Policy, s *rollout.Subject) {
+	if p.Trivial() || len(r.Denials)+len(r.Warnings)+len(r.Patch) == 0 {
+		return
+	}
+	var memo [4]struct {
+		rule string
+		d    rollout.Decision
+	} // the results of one request come from a few rules
+	n := 0
+	decide := func(rule string) rollout.Decision {
+		for i := range n {
+			if memo[i].rule == rule {
+				return memo[i].d
+			}
+		}
+		d := p.Decide(rule, s)
+		if n < len(memo) {
+			memo[n].rule, memo[n].d = rule, d
+			n++
+		}
+		return d
+	}
+	denials, warnings := r.Denials, r.Warnings
+	r.Denials, r.Warnings = nil, nil
+	for _, w := range warnings {
+		d := decide(w.Rule)
+		w.Action, w.Exception = d.Action, d.Exception
+		switch {
+		case d.Action == rollout.Off:
+		case d.Exception != "":
+			r.Recorded = append(r.Recorded, w)
+		default:
+			r.Warnings = append(r.Warnings, w)
+		}
+	}
+	for _, f := range denials {
+		d := decide(f.Rule)
+		f.Action, f.Exception, f.Denial = d.Action, d.Exception, true
+		switch {
+		case d.Action == rollout.Off:
+		case d.Exception != "" || d.Action == rollout.Audit:
+			r.Recorded = append(r.Recorded, f)
+		case d.Action == rollout.Warn:
+			r.Warnings = append(r.Warnings, f)
+		default:
+			f.Denial = false
+			r.Denials = append(r.Denials, f)
+		}
+	}
+	if len(r.Patch) == 0 {
+		return
+	}
+	kept := make([]bool, len(r.Patch))
+	all := true
+	for i := range r.Patch {
+		op := &r.Patch[i]
+		d := decide(op.Rule)
+		op.Action, op.Exception = d.Action, d.Exception
+		switch {
+		case d.Action == rollout.Off:
+			all = false
+		case d.Exception != "" || d.Action == rollout.Audit:
+			r.Withheld = append(r.Withheld, *op)
+			all = false
+		default:
+			kept[i] = true
+		}
+	}
+	if !all {
+		r.Patch = keep(r.Patch, kept)
+	}
+}
+
+// RecordTexts are what the rollout kept out of the answer, as `check` and the audit
+// annotations show it: audit, the denials and would-be patches of rules in Audit; skipped,
+// every result an exception skipped, naming the exception. The would-be patch of a rule
+// is one text of its operations as JSON.
+func (r *Result) RecordTexts() (audit, skipped []string) {
+	for _, f := range r.Recorded {
+		if f.Exception != "" {
+			skipped = append(skipped, "["+f.Rule+"] skipped by exception "+f.Exception+": "+f.Message)
+		} else {
+			audit = append(audit, f.String())
+		}
+	}
+	for _, w := range r.WithheldPatches() {
+		if w.Exception != "" {
+			skipped = append(skipped, "["+w.Rule+"] skipped by exception "+w.Exception+": would patch "+w.Patch)
+		} else {
+			audit = append(audit, "["+w.Rule+"] would patch "+w.Patch)
+		}
+	}
+	return audit, skipped
+}
+
+// RulePatch is one rule's withheld operations (its would-be patch) as a JSON patch.
+type RulePatch struct {
+	Rule, Exception, Patch string
+	Action                 rollout.Action
+}
+
+// WithheldPatches groups Withheld by rule, in the order of the rules' first operations.
+func (r *Result) WithheldPatches() []RulePatch {
+	var out []RulePatch
+	for _, rule := range ruleIDs(r.Withheld, func(op Op) string { return op.Rule }) {
+		var ops []Op
+		w := RulePatch{Rule: rule}
+		for _, op := range r.Withheld {
+			if op.Rule == rule {
+				ops, w.Exception, w.Action = append(ops, op), op.Exception, op.Action
+			}
+		}
+		patch, _ := json.Marshal(ops) // ops hold strings and string maps only
+		w.Patch = string(patch)
+		out = append(out, w)
 	}
 	return out
 }

@@ -1,7 +1,10 @@
 package admit
 
 import (
+	"slices"
 	"strings"
+
+	"github.com/hcistorage/storage-webhook/rollout"
 )
 
 // Op is one RFC 6902 operation, tagged with the rule that made it. Mutations are always
@@ -12,6 +15,9 @@ type Op struct {
 	Path  string `json:"path"`
 	Value any    `json:"value"`
 	Rule  string `json:"-"`
+	// Action and Exception are what the rollout decided for the rule (Result.Apply).
+	Action    rollout.Action `json:"-"`
+	Exception string         `json:"-"`
 }
 
 // Pointer builds an RFC 6901 JSON pointer from unescaped tokens.
@@ -92,4 +98,44 @@ func (r *Result) made(path string) bool {
 		}
 	}
 	return false
+}
+
+// keep returns the operations of ops that kept marks, rebased to apply without the others:
+// an operation under a member that only a dropped "add" made (an annotation added to the
+// annotations map that another rule's operation created) becomes the "add" of that member,
+// holding what the operation sets. Operations are otherwise left as they are, in order.
+func keep(ops []Op, kept []bool) []Op {
+	out := make([]Op, 0, len(ops))
+	var dropped, remade []string // paths of dropped member adds, and of those a kept op made again
+	for i, op := range ops {
+		if !kept[i] {
+			if op.Op == "add" {
+				if _, isMap := op.Value.(map[string]any); isMap || isStringMap(op.Value) {
+					dropped = append(dropped, op.Path)
+				}
+			}
+			continue
+		}
+		for _, parent := range dropped {
+			if !strings.HasPrefix(op.Path, parent+"/") || slices.Contains(remade, parent) || op.Op != "add" {
+				continue
+			}
+			// op.Path is parent/t1/.../tn: add parent {t1: ... {tn: value}}
+			tokens := strings.Split(strings.TrimPrefix(op.Path, parent+"/"), "/")
+			value := op.Value
+			for j := len(tokens) - 1; j >= 0; j-- {
+				value = map[string]any{PointerUnescape(tokens[j]): value}
+			}
+			op.Path, op.Value = parent, value
+			remade = append(remade, parent)
+			break
+		}
+		out = append(out, op)
+	}
+	return out
+}
+
+func isStringMap(v any) bool {
+	_, ok := v.(map[string]string)
+	return ok
 }

@@ -8,19 +8,18 @@ package audit
 
 import (
 	"cmp"
-	"context"
 	"encoding/json"
 	"fmt"
 	"slices"
 	"strings"
 
-	authenticationv1 "k8s.io/api/authentication/v1"
 	"k8s.io/apimachinery/pkg/api/meta"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/cluster"
+	"github.com/hcistorage/storage-webhook/rollout"
 	"github.com/hcistorage/storage-webhook/webhook"
 )
 
@@ -31,6 +30,9 @@ const (
 	Violation Severity = "violation" // a validating rule would deny the object
 	Drift     Severity = "drift"     // a mutating rule would add or change a field
 	Warning   Severity = "warning"   // a rule would warn
+	// Skip is a finding an unexpired exception lets the object have (Finding.Exception
+	// names it); an expired one matches nothing, and the finding is what it was.
+	Skip Severity = "skip"
 )
 
 // Finding is one rule that does not hold for one stored object.
@@ -40,8 +42,12 @@ type Finding struct {
 	Name      string   `json:"name"`
 	Rule      string   `json:"rule"`
 	Severity  Severity `json:"severity"`
-	Message   string   `json:"message"`
-	Fix       string   `json:"fix"`
+	// Action is the rule's action for the object (SPEC §8): Enforce, Warn or Audit; a rule
+	// Off has no findings. Exception names the exception of a skipped finding.
+	Action    rollout.Action `json:"action"`
+	Exception string         `json:"exception,omitempty"`
+	Message   string         `json:"message"`
+	Fix       string         `json:"fix"`
 	// APIVersion and UID identify the object in an OpenReports result.
 	APIVersion string    `json:"-"`
 	UID        types.UID `json:"-"`
@@ -60,17 +66,10 @@ var Rules = []string{"IMG-V1", "IMG-V2", "IMG-V3", "PVC-M1", "PVC-V3", "PVC-V4",
 // User is the request user of the reviews audit makes; no rule audit runs reads it.
 const User = "system:storage-webhook:audit"
 
-// storedObjects answers IMG-V6 for the audit: yes. The audit judges objects already stored,
-// whose author is unknown, and asks the API server nothing.
-type storedObjects struct{}
-
-func (storedObjects) MayGet(context.Context, authenticationv1.UserInfo, schema.GroupResource, string, string) (bool, error) {
-	return true, nil
-}
-
 // Auditor evaluates stored objects with the rules of Rules.
 type Auditor struct {
 	routes map[string]route // by resource
+	env    *admit.Env       // the rollout in force and the namespaces' labels
 }
 
 type route struct {
@@ -78,12 +77,14 @@ type route struct {
 	mutating, validating *webhook.Hook
 }
 
-// New makes an Auditor over the hooks of env (webhook.Hooks), whose IMG-V6 question is
-// answered by storedObjects.
+// New makes an Auditor over the hooks of env (webhook.Hooks). They run with every rule
+// enforced (the rollout is applied when findings are read: Decide), and IMG-V6's question
+// answered yes: the audit judges objects already stored, whose author is unknown, and asks
+// the API server nothing.
 func New(env *admit.Env) *Auditor {
-	a := &Auditor{routes: map[string]route{}}
+	a := &Auditor{routes: map[string]route{}, env: env}
 	stored := *env
-	stored.Access = storedObjects{}
+	stored.Access, stored.EnforceAll = admit.Granted{}, true
 	hooks := webhook.Hooks(&stored)
 	for _, r := range webhook.Routes() {
 		m, v := webhook.Chain(hooks, schema.GroupKind{Group: r.Group, Kind: r.Kind})
@@ -101,8 +102,9 @@ func (a *Auditor) Resources() []string {
 	return out
 }
 
-// Object audits one stored object of resource. An error is an internal failure of a rule
-// (a recovered panic), never a finding.
+// Object audits one stored object of resource, with every rule enforced: Decide applies
+// the rollout. An error is an internal failure of a rule (a recovered panic), never a
+// finding.
 func (a *Auditor) Object(resource string, obj any) ([]Finding, error) {
 	r, ok := a.routes[resource]
 	if !ok {
@@ -205,8 +207,31 @@ type Lister interface {
 
 var _ Lister = (*cluster.Cache)(nil)
 
-// All audits every object of view, sorted by kind, namespace, name and rule. The errors are
-// the objects a rule failed on; the rest are still audited.
+// Decide applies the rollout in force now to findings of Object (SPEC §8), into a new
+// slice: a rule Off has no findings, an unexpired exception makes a finding a skip naming
+// it, and every finding carries its rule's action for the object. It runs when findings are
+// read, so an exception stops matching at the second it expires, with no event.
+func (a *Auditor) Decide(fs []Finding) []Finding {
+	out := make([]Finding, 0, len(fs))
+	policy := a.env.Policy()
+	for _, f := range fs {
+		d := policy.Decide(f.Rule, &rollout.Subject{Kind: f.Kind, Namespace: f.Namespace, Name: f.Name, Stored: true,
+			NamespaceLabels: a.env.View.NamespaceLabels})
+		if d.Action == rollout.Off {
+			continue
+		}
+		f.Action = d.Action
+		if d.Exception != "" {
+			f.Severity, f.Exception = Skip, d.Exception
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// All audits every object of view and decides the findings (Decide), sorted by kind,
+// namespace, name and rule. The errors are the objects a rule failed on; the rest are
+// still audited.
 func (a *Auditor) All(view Lister) ([]Finding, []error) {
 	var out []Finding
 	var errs []error
@@ -219,6 +244,7 @@ func (a *Auditor) All(view Lister) ([]Finding, []error) {
 			out = append(out, fs...)
 		}
 	}
+	out = a.Decide(out)
 	Sort(out)
 	return out, errs
 }

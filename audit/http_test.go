@@ -5,13 +5,14 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/sirupsen/logrus"
 
 	"github.com/hcistorage/storage-webhook/audit"
+	"github.com/hcistorage/storage-webhook/metrics"
 )
 
 // TestHandlerServesThePlantedFindings: GET /audit over the planted view answers exactly the
@@ -19,7 +20,7 @@ import (
 // methods get 405, and an unsynced view 503 (never a partial audit).
 func TestHandlerServesThePlantedFindings(t *testing.T) {
 	env, view := plantedEnv(t)
-	gauge := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "f"}, []string{"rule", "severity"})
+	gauge := metrics.NewGaugeFunc("f", "findings", "rule", "severity", "action")
 	live := audit.NewLive(audit.New(env), view.Cache, gauge, nil, logrus.New())
 	live.Start(context.Background())
 	ready := true
@@ -37,10 +38,14 @@ func TestHandlerServesThePlantedFindings(t *testing.T) {
 	if string(gotJSON) != string(wantJSON) || len(got) != 16 {
 		t.Errorf("GET /audit answered %d findings\n%s\nwant the 16 of All\n%s", len(got), gotJSON, wantJSON)
 	}
+	samples := gaugeSamples(t, gauge)
 	for rule, sev := range map[string]string{"PVC-M1": "drift", "VS-V1": "violation", "SC-V3": "warning"} {
-		if v := testutil.ToFloat64(gauge.WithLabelValues(rule, sev)); v != 1 {
-			t.Errorf("gauge %s %s = %v, want 1", rule, sev, v)
+		if v := samples["action=Enforce,rule="+rule+",severity="+sev]; v != 1 {
+			t.Errorf("gauge %s %s Enforce = %v, want 1", rule, sev, v)
 		}
+	}
+	if v, ok := samples["action=Enforce,rule=SP-M1,severity=violation"]; !ok || v != 0 {
+		t.Errorf("gauge SP-M1 violation Enforce = %v, %v; want a series at 0", v, ok)
 	}
 
 	rec = httptest.NewRecorder()
@@ -54,4 +59,27 @@ func TestHandlerServesThePlantedFindings(t *testing.T) {
 	if rec.Code != http.StatusServiceUnavailable {
 		t.Errorf("unsynced: %d, want 503", rec.Code)
 	}
+}
+
+// gaugeSamples gathers a collector's samples by their labels, "name=value" joined with
+// commas in the order of the names.
+func gaugeSamples(t *testing.T, c prometheus.Collector) map[string]float64 {
+	t.Helper()
+	reg := prometheus.NewPedanticRegistry()
+	reg.MustRegister(c)
+	families, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]float64{}
+	for _, f := range families {
+		for _, m := range f.GetMetric() {
+			var values []string
+			for _, l := range m.GetLabel() {
+				values = append(values, l.GetName()+"="+l.GetValue())
+			}
+			out[strings.Join(values, ",")] = m.GetGauge().GetValue()
+		}
+	}
+	return out
 }

@@ -12,6 +12,8 @@ import (
 	"k8s.io/client-go/util/workqueue"
 
 	"github.com/hcistorage/storage-webhook/cluster"
+	"github.com/hcistorage/storage-webhook/metrics"
+	"github.com/hcistorage/storage-webhook/rollout"
 )
 
 // Live keeps the audit of a watch-cache view current in `serve`. Each informer event
@@ -26,33 +28,32 @@ type Live struct {
 	view    *cluster.Cache
 	queue   workqueue.TypedInterface[cluster.Key]
 	log     logrus.FieldLogger
-	// findings is the gauge storage_webhook_audit_findings{rule,severity}; audited counts
-	// the objects audited (storage_webhook_audit_objects_total).
-	findings *prometheus.GaugeVec
-	audited  prometheus.Counter
+	// audited counts the objects audited (storage_webhook_audit_objects_total).
+	audited prometheus.Counter
 
-	mu     sync.RWMutex
-	byKey  map[cluster.Key][]Finding
-	counts map[[2]string]int // rule, severity
+	mu sync.RWMutex
+	// byKey holds each object's findings with every rule enforced; the rollout is applied
+	// when they are read (Findings, Samples).
+	byKey map[cluster.Key][]Finding
 }
 
-// NewLive makes a Live audit of view. findings and audited may be nil.
-func NewLive(a *Auditor, view *cluster.Cache, findings *prometheus.GaugeVec, audited prometheus.Counter, log logrus.FieldLogger) *Live {
-	return &Live{
-		auditor: a, view: view, log: log, findings: findings, audited: audited,
+// NewLive makes a Live audit of view. findings (storage_webhook_audit_findings, which
+// Samples computes at each scrape) and audited may be nil.
+func NewLive(a *Auditor, view *cluster.Cache, findings *metrics.GaugeFunc, audited prometheus.Counter, log logrus.FieldLogger) *Live {
+	l := &Live{
+		auditor: a, view: view, log: log, audited: audited,
 		queue: workqueue.NewTypedWithConfig(workqueue.TypedQueueConfig[cluster.Key]{Name: "audit"}),
-		byKey: map[cluster.Key][]Finding{}, counts: map[[2]string]int{},
+		byKey: map[cluster.Key][]Finding{},
 	}
+	if findings != nil {
+		findings.Set(l.Samples)
+	}
+	return l
 }
 
 // Start subscribes to the view's informers and audits until ctx ends. A view without
 // informers (files) is audited once, here, and never changes.
 func (l *Live) Start(ctx context.Context) {
-	for _, rule := range Rules { // every series exists from the start, at 0
-		for _, sev := range []Severity{Violation, Drift, Warning} {
-			l.setGauge(rule, sev, 0)
-		}
-	}
 	if !l.view.Subscribe(l.Enqueue) {
 		for _, res := range l.auditor.Resources() {
 			for _, obj := range l.view.List(res) {
@@ -105,7 +106,7 @@ func (l *Live) Enqueue(resource string, obj any) {
 	}
 }
 
-// audit re-audits one object (a deleted one has no findings) and updates the gauge.
+// audit re-audits one object (a deleted one has no findings).
 func (l *Live) audit(k cluster.Key) {
 	var fs []Finding
 	if obj, ok := l.view.Get(k); ok {
@@ -119,12 +120,6 @@ func (l *Live) audit(k cluster.Key) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	for _, f := range l.byKey[k] {
-		l.count(f, -1)
-	}
-	for _, f := range fs {
-		l.count(f, +1)
-	}
 	if len(fs) == 0 {
 		delete(l.byKey, k)
 	} else {
@@ -132,36 +127,59 @@ func (l *Live) audit(k cluster.Key) {
 	}
 }
 
-func (l *Live) count(f Finding, delta int) {
-	key := [2]string{f.Rule, string(f.Severity)}
-	l.counts[key] += delta
-	l.setGauge(f.Rule, f.Severity, l.counts[key])
-}
-
-func (l *Live) setGauge(rule string, sev Severity, n int) {
-	if l.findings != nil {
-		l.findings.WithLabelValues(rule, string(sev)).Set(float64(n))
-	}
-}
-
-// total is the number of current findings.
+// total is the number of current findings, every rule enforced.
 func (l *Live) total() (n int) {
 	l.mu.RLock()
 	defer l.mu.RUnlock()
-	for _, c := range l.counts {
-		n += c
+	for _, fs := range l.byKey {
+		n += len(fs)
 	}
 	return n
 }
 
-// Findings returns every current finding, sorted as All sorts them.
-func (l *Live) Findings() []Finding {
+// decided is every current finding as the rollout in force decides it now, unsorted.
+func (l *Live) decided() []Finding {
 	l.mu.RLock()
-	out := make([]Finding, 0, len(l.byKey))
+	all := make([]Finding, 0, len(l.byKey))
 	for _, fs := range l.byKey {
-		out = append(out, fs...)
+		all = append(all, fs...)
 	}
 	l.mu.RUnlock()
+	return l.auditor.Decide(all)
+}
+
+// Findings returns every current finding as the rollout in force decides it now, sorted as
+// All sorts them.
+func (l *Live) Findings() []Finding {
+	out := l.decided()
 	Sort(out)
+	return out
+}
+
+// Samples are the series of storage_webhook_audit_findings{rule,severity,action} at this
+// moment. Every rule of Rules that is not Off has its violation, drift and warning series
+// from the start, at 0 under the action it takes where no override applies.
+func (l *Live) Samples() []metrics.Sample {
+	type key struct {
+		rule string
+		sev  Severity
+		act  rollout.Action
+	}
+	counts := map[key]int{}
+	policy := l.auditor.env.Policy()
+	for _, rule := range Rules {
+		if a := policy.Action(rule); a != rollout.Off {
+			for _, sev := range []Severity{Violation, Drift, Warning} {
+				counts[key{rule, sev, a}] = 0
+			}
+		}
+	}
+	for _, f := range l.decided() {
+		counts[key{f.Rule, f.Severity, f.Action}]++
+	}
+	out := make([]metrics.Sample, 0, len(counts))
+	for k, n := range counts {
+		out = append(out, metrics.Sample{Labels: []string{k.rule, string(k.sev), string(k.act)}, Value: float64(n)})
+	}
 	return out
 }

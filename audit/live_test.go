@@ -18,12 +18,14 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	metadatafake "k8s.io/client-go/metadata/fake"
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/audit"
 	"github.com/hcistorage/storage-webhook/cluster"
 	"github.com/hcistorage/storage-webhook/harvester"
 	"github.com/hcistorage/storage-webhook/internal/poll"
+	"github.com/hcistorage/storage-webhook/metrics"
 	"github.com/hcistorage/storage-webhook/providers"
 )
 
@@ -53,12 +55,14 @@ func TestLiveFollowsInformerEvents(t *testing.T) {
 	dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), gvrs, image)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	view, err := cluster.StartInformersFrom(ctx, kube, dyn)
+	metaScheme := metadatafake.NewTestScheme()
+	_ = metav1.AddMetaToScheme(metaScheme)
+	view, err := cluster.StartInformersFrom(ctx, kube, dyn, metadatafake.NewSimpleMetadataClient(metaScheme))
 	if err != nil {
 		t.Fatal(err)
 	}
 	env := &admit.Env{View: view, Providers: providers.NewStore(nil)}
-	gauge := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "f"}, []string{"rule", "severity"})
+	gauge := metrics.NewGaugeFunc("f", "findings", "rule", "severity", "action")
 	audited := prometheus.NewCounter(prometheus.CounterOpts{Name: "a"})
 	log := logrus.New()
 	live := audit.NewLive(audit.New(env), view, gauge, audited, log)
@@ -80,7 +84,7 @@ func TestLiveFollowsInformerEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll.Until(t, 10*time.Second, func() bool { fs := pvcV3(); return len(fs) == 1 && fs[0].Severity == audit.Violation })
-	if got := testutil.ToFloat64(gauge.WithLabelValues("PVC-V3", "violation")); got != 1 {
+	if got := gaugeSamples(t, gauge)["action=Enforce,rule=PVC-V3,severity=violation"]; got != 1 {
 		t.Errorf("gauge PVC-V3 violation = %v, want 1", got)
 	}
 	if n := testutil.ToFloat64(audited) - before; n > 3 {
@@ -91,7 +95,7 @@ func TestLiveFollowsInformerEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	poll.Until(t, 10*time.Second, func() bool { return len(pvcV3()) == 0 })
-	if got := testutil.ToFloat64(gauge.WithLabelValues("PVC-V3", "violation")); got != 0 {
+	if got := gaugeSamples(t, gauge)["action=Enforce,rule=PVC-V3,severity=violation"]; got != 0 {
 		t.Errorf("gauge after the delete = %v, want 0", got)
 	}
 }

@@ -13,6 +13,7 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	storagev1 "k8s.io/api/storage/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 	"k8s.io/apimachinery/pkg/runtime"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
@@ -89,6 +90,7 @@ func NewFiles(objs []*unstructured.Unstructured) (*Files, error) {
 	c.classes, c.pvcs, c.images = mk("storageclasses"), mk("persistentvolumeclaims"), mk("virtualmachineimages")
 	c.pods, c.vms, c.snapshotClasses = mk("pods"), mk("virtualmachines"), mk("volumesnapshotclasses")
 	c.profiles, c.snapshots = mk("storageprofiles"), mk("volumesnapshots")
+	c.namespaces = cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
 	settings := cache.NewIndexer(cache.MetaNamespaceKeyFunc, cache.Indexers{})
 	for _, name := range harvester.SettingNames {
 		c.settings[name] = settings
@@ -129,6 +131,10 @@ func (f *Files) index(u *unstructured.Unstructured) error {
 		ix, obj = f.profiles, u.DeepCopy()
 	case "VolumeSnapshot.snapshot.storage.k8s.io":
 		ix, obj = f.snapshots, u.DeepCopy()
+	case "Namespace":
+		m := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+			ObjectMeta: metav1.ObjectMeta{Name: u.GetName(), UID: u.GetUID(), Labels: u.GetLabels()}}
+		return f.namespaces.Add(m)
 	case "Setting.harvesterhci.io":
 		if !slices.Contains(harvester.SettingNames, u.GetName()) {
 			return nil // the service reads no other Setting, as its watches and RBAC do not

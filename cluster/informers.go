@@ -8,6 +8,7 @@ import (
 	"k8s.io/client-go/dynamic/dynamicinformer"
 	"k8s.io/client-go/informers"
 	"k8s.io/client-go/kubernetes"
+	"k8s.io/client-go/metadata"
 	"k8s.io/client-go/rest"
 	"k8s.io/client-go/tools/cache"
 
@@ -31,11 +32,15 @@ func StartInformers(ctx context.Context, cfg *rest.Config) (*Cache, error) {
 	if err != nil {
 		return nil, err
 	}
-	return StartInformersFrom(ctx, kube, dyn)
+	meta, err := metadata.NewForConfig(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return StartInformersFrom(ctx, kube, dyn, meta)
 }
 
 // StartInformersFrom is StartInformers over clients at hand (fake ones in tests).
-func StartInformersFrom(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface) (*Cache, error) {
+func StartInformersFrom(ctx context.Context, kube kubernetes.Interface, dyn dynamic.Interface, meta metadata.Interface) (*Cache, error) {
 	var err error
 	typed := informers.NewSharedInformerFactoryWithOptions(kube, resync, informers.WithTransform(Transform))
 	untyped := dynamicinformer.NewDynamicSharedInformerFactory(dyn, resync)
@@ -83,7 +88,9 @@ func StartInformersFrom(ctx context.Context, kube kubernetes.Interface, dyn dyna
 	if err := c.watchSettings(ctx, kube.Discovery(), dyn); err != nil {
 		return nil, err
 	}
+	namespaces := c.watchNamespaces(meta)
 	typed.Start(ctx.Done())
 	untyped.Start(ctx.Done())
+	namespaces.Start(ctx.Done())
 	return c, nil
 }

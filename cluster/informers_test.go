@@ -16,6 +16,7 @@ import (
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	dynamicfake "k8s.io/client-go/dynamic/fake"
 	kubefake "k8s.io/client-go/kubernetes/fake"
+	metadatafake "k8s.io/client-go/metadata/fake"
 
 	"github.com/hcistorage/storage-webhook/harvester"
 	"github.com/hcistorage/storage-webhook/internal/poll"
@@ -60,11 +61,32 @@ func TestInformersFillTheView(t *testing.T) {
 			VolumeSnapshotClassGVR: "VolumeSnapshotClassList", StorageProfileGVR: "StorageProfileList", VolumeSnapshotGVR: "VolumeSnapshotList"}, image, vm, vsc)
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	c, err := StartInformersFrom(ctx, kube, dyn)
+	ns := &metav1.PartialObjectMetadata{TypeMeta: metav1.TypeMeta{APIVersion: "v1", Kind: "Namespace"},
+		ObjectMeta: metav1.ObjectMeta{Name: "team-a", Labels: map[string]string{"env": "prod"}, Annotations: map[string]string{"note": "dropped"},
+			ManagedFields: []metav1.ManagedFieldsEntry{{Manager: "kubectl"}}}}
+	meta := metadataClient(ns)
+	c, err := StartInformersFrom(ctx, kube, dyn, meta)
 	if err != nil {
 		t.Fatal(err)
 	}
 	poll.Until(t, 10*time.Second, func() bool { ok, _ := c.Synced(); return ok })
+
+	// Namespaces: metadata only, slimmed to name and labels, and followed.
+	if l, ok := c.NamespaceLabels("team-a"); !ok || l["env"] != "prod" {
+		t.Errorf("namespace team-a labels = %v, %v", l, ok)
+	}
+	if obj, _, _ := c.namespaces.GetByKey("team-a"); obj.(*metav1.PartialObjectMetadata).Annotations != nil || obj.(*metav1.PartialObjectMetadata).ManagedFields != nil {
+		t.Errorf("namespace kept more than its labels: %+v", obj)
+	}
+	if _, ok := c.NamespaceLabels("team-b"); ok {
+		t.Error("an unknown namespace has labels")
+	}
+	relabelled := ns.DeepCopy()
+	relabelled.Labels = map[string]string{"env": "test"}
+	if _, err := meta.Resource(NamespaceGVR).(metadatafake.MetadataClient).UpdateFake(relabelled, metav1.UpdateOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	poll.Until(t, 10*time.Second, func() bool { l, _ := c.NamespaceLabels("team-a"); return l["env"] == "test" })
 
 	if sc, ok := c.DefaultStorageClass(); !ok || sc.Name != "rbd" || sc.ManagedFields != nil {
 		t.Errorf("default class = %+v, %v (managedFields must be dropped)", sc, ok)
@@ -122,7 +144,7 @@ func TestSettingsFollowHarvester(t *testing.T) {
 			setting(harvester.SettingServerVersion, "v1.8.2"), setting(harvester.SettingBackupTarget, `{"type":"s3","secretAccessKey":"s3cr3t"}`))
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		c, err := StartInformersFrom(ctx, kube, dyn)
+		c, err := StartInformersFrom(ctx, kube, dyn, metadataClient())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +177,7 @@ func TestSettingsFollowHarvester(t *testing.T) {
 		dyn := dynamicfake.NewSimpleDynamicClientWithCustomListKinds(runtime.NewScheme(), listKinds)
 		ctx, cancel := context.WithCancel(context.Background())
 		defer cancel()
-		c, err := StartInformersFrom(ctx, kubefake.NewClientset(), dyn)
+		c, err := StartInformersFrom(ctx, kubefake.NewClientset(), dyn, metadataClient())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -167,4 +189,11 @@ func TestSettingsFollowHarvester(t *testing.T) {
 			t.Error("a Setting without Harvester")
 		}
 	})
+}
+
+// metadataClient is a fake metadata client holding objs (namespaces).
+func metadataClient(objs ...runtime.Object) *metadatafake.FakeMetadataClient {
+	scheme := metadatafake.NewTestScheme()
+	_ = metav1.AddMetaToScheme(scheme)
+	return metadatafake.NewSimpleMetadataClient(scheme, objs...)
 }

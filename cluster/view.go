@@ -46,6 +46,9 @@ type View interface {
 	// Longhorn backing-image class was made for (VM-V4). With several (Harvester makes one
 	// class per image), the first by namespace and name.
 	ImageOfClass(class string) (*harvester.VirtualMachineImage, bool)
+	// NamespaceLabels are a namespace's labels (the rollout's namespaceSelector); false
+	// when the namespace is not in the view.
+	NamespaceLabels(name string) (map[string]string, bool)
 }
 
 // Index names.
@@ -61,6 +64,9 @@ const (
 type Cache struct {
 	classes, pvcs, images, pods, vms, snapshotClasses, profiles, snapshots cache.Indexer
 	synced                                                                 []namedSync
+	// namespaces holds every namespace's name and labels (namespaces.go); it is not in
+	// byResource, as nothing audits namespaces.
+	namespaces cache.Indexer
 	// settings holds Harvester's Settings by name (harvester.SettingNames); harvester says
 	// whether the cluster has them (settings.go).
 	settings        map[string]cache.Indexer

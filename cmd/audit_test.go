@@ -25,7 +25,7 @@ func TestAuditCommand(t *testing.T) {
 	if len(findings) != 16 {
 		t.Errorf("%d findings, want the 16 planted", len(findings))
 	}
-	want := []string{"fix", "kind", "message", "name", "namespace", "rule", "severity"}
+	want := []string{"action", "fix", "kind", "message", "name", "namespace", "rule", "severity"}
 	for _, f := range findings {
 		var keys []string
 		for k := range f {

@@ -40,21 +40,29 @@ type CheckResult struct {
 	Rules     []string        `json:"rules"`
 	Patch     []admit.Op      `json:"patch"`
 	Object    json.RawMessage `json:"object"`
+	// Audit and Skipped are what the providers file's rollout kept out of the answer
+	// (SPEC §8): denials and would-be patches of rules in Audit, and the results an
+	// exception skipped, each naming it. They appear only when not empty, so that without
+	// a rollout the shape is exactly SPEC §7.1's.
+	Audit   []string `json:"audit,omitempty"`
+	Skipped []string `json:"skipped,omitempty"`
 }
 
 // Check evaluates manifests as the API server would admit them. It reports whether any
 // object was denied; an error is an input or usage error.
 func Check(args []string, stdin io.Reader, stdout, stderr io.Writer) (denied bool, err error) {
-	fs := newFlagSet("check", "check [--cluster PATH]... [--providers FILE] [--harvester-version V] [--operation CREATE|UPDATE|DELETE] [--user NAME] [--group NAME]... [-o text|json] FILE...", stderr)
+	fs := newFlagSet("check", "check [--cluster PATH]... [--providers FILE] [--harvester-version V] [--enforce-all] [--operation CREATE|UPDATE|DELETE] [--user NAME] [--group NAME]... [-o text|json] FILE...", stderr)
 	var src viewSource
 	var privileged, groups stringList
 	var operation, user, output string
+	var enforceAll bool
 	src.register(fs, "file or folder of the objects that already exist", "read the cluster view from this cluster (read-only: list and watch, and get for old objects)")
 	fs.StringVar(&operation, "operation", "CREATE", "operation to admit: CREATE, UPDATE or DELETE")
 	fs.StringVar(&user, "user", "kubernetes-admin", "request user")
 	fs.Var(&groups, "group", "a group of the request user (repeatable), for IMG-V6's access check")
 	fs.Var(&privileged, "privileged-user", "privileged request user (repeatable; default: the SPEC's list)")
 	fs.StringVar(&output, "o", "text", "output: text or json")
+	fs.BoolVar(&enforceAll, "enforce-all", false, "answer as if every rule were Enforce with no exception, whatever the providers file's rollout says: preview the switch")
 	if err := parse(fs, args); err != nil {
 		return false, err
 	}
@@ -74,6 +82,7 @@ func Check(args []string, stdin io.Reader, stdout, stderr io.Writer) (denied boo
 	if err != nil {
 		return false, err
 	}
+	env.EnforceAll = enforceAll
 	var objs []*unstructured.Unstructured
 	for _, file := range fs.Args() {
 		var more []*unstructured.Unstructured
@@ -137,7 +146,7 @@ func readProviders(path string) (*providers.File, error) {
 	if err != nil {
 		return nil, usageError{err}
 	}
-	file, err := providers.Parse(data)
+	file, err := providers.Parse(data, webhook.Catalogue())
 	if err != nil {
 		return nil, usageError{err}
 	}
@@ -255,6 +264,8 @@ func checkOne(hooks []*webhook.Hook, findOld oldObjects, obj *unstructured.Unstr
 	r.Allowed, r.Message, r.Patch, r.Object = d.Allowed, d.Message, d.Patch, d.Object
 	r.Warnings = append(r.Warnings, d.Warnings...)
 	r.Rules = append(r.Rules, d.Rules...)
+	r.Audit = append(r.Audit, d.Audit...)
+	r.Skipped = append(r.Skipped, d.Skipped...)
 	if r.Object == nil {
 		r.Object = json.RawMessage("null")
 	}
@@ -280,5 +291,11 @@ func printText(w io.Writer, r *CheckResult) {
 	fmt.Fprintln(w, line)
 	for _, wn := range r.Warnings {
 		fmt.Fprintln(w, "  warning: "+wn)
+	}
+	for _, a := range r.Audit {
+		fmt.Fprintln(w, "  audit: "+a)
+	}
+	for _, s := range r.Skipped {
+		fmt.Fprintln(w, "  skipped: "+s)
 	}
 }

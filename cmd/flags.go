@@ -10,7 +10,6 @@ import (
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/providers"
-	"github.com/hcistorage/storage-webhook/webhook"
 )
 
 // EnvPrefix prefixes the environment variable of every flag: --metrics-listen reads
@@ -100,7 +99,7 @@ func Main(args []string, stdin io.Reader, stdout, stderr io.Writer) int {
 			return 1
 		}
 	case "rules":
-		fmt.Fprint(stdout, webhook.RulesTable())
+		err = Rules(args[1:], stdout, stderr)
 	case "version":
 		fmt.Fprintln(stdout, VersionString())
 	case "help", "-h", "--help":
@@ -128,7 +127,8 @@ commands:
   certs     make a CA and serving certificate, print the Secret and caBundle
   profiles  list StorageClasses: provider profile, per-class CDI settings, effective settings
   audit     evaluate the stored objects (files or a live cluster) against every rule that can hold for them
-  rules     print every rule: ID, resource, webhook, operations, what it does
+  rules     print every rule: ID, resource, webhook, operations, what it does, and with
+            --providers the action in force (overrides, exceptions)
   version   print version, commit and Go version
 
 "storage-webhook COMMAND -h" lists a command's flags.`

@@ -153,11 +153,12 @@ func privilegedSet(users []string) map[string]bool {
 
 // loadProviders returns the provider table: the built-in one, or a file that is re-read
 // when it changes (a bad file at start-up is an error; later, the old table stays).
-func loadProviders(path string, log logrus.FieldLogger, m *metrics.Metrics) (*providers.Store, error) {
+// reloaded (may be nil) hears of each file put in force, without blocking.
+func loadProviders(path string, log logrus.FieldLogger, m *metrics.Metrics, reloaded chan<- struct{}) (*providers.Store, error) {
 	if path == "" {
 		return providers.NewStore(nil), nil
 	}
-	return providers.Load(path, func(err error) {
+	return providers.Load(path, webhook.Catalogue(), func(err error) {
 		if err != nil {
 			log.WithError(err).Error("providers file refused; the previous table stays in force")
 			if m != nil {
@@ -169,15 +170,22 @@ func loadProviders(path string, log logrus.FieldLogger, m *metrics.Metrics) (*pr
 		if m != nil {
 			m.ProviderLoads.WithLabelValues("success").Inc()
 		}
+		select {
+		case reloaded <- struct{}{}:
+		default: // one pending notice is enough
+		}
 	})
 }
 
 func serve(ctx context.Context, f *serveFlags, log *logrus.Logger) error {
 	m := metrics.New()
-	prov, err := loadProviders(f.providers, log, m)
+	reloaded := make(chan struct{}, 1)
+	prov, err := loadProviders(f.providers, log, m, reloaded)
 	if err != nil {
 		return err
 	}
+	exportRollout(m, prov)
+	go logExpiries(ctx, prov, reloaded, log)
 	go func() {
 		if err := prov.Watch(ctx); err != nil {
 			log.WithError(err).Error("cannot watch the providers file; it will not be re-read")

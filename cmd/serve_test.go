@@ -176,7 +176,7 @@ func TestServeOverTLS(t *testing.T) {
 		resp.Body.Close()
 		for _, want := range []string{
 			`storage_webhook_requests_total{operation="CREATE",outcome="denied",resource="persistentvolumeclaims",webhook="/validate/persistentvolumeclaims"} 1`,
-			`storage_webhook_rule_results_total{result="deny",rule="PVC-V3"} 1`,
+			`storage_webhook_rule_results_total{action="Enforce",result="deny",rule="PVC-V3"} 1`,
 			`storage_webhook_requests_total{operation="unknown",outcome="rejected",resource="persistentvolumeclaims",webhook="/validate/persistentvolumeclaims"} 2`,
 		} {
 			if !strings.Contains(string(b), want) {
@@ -232,12 +232,12 @@ func TestServeAuditOverFiles(t *testing.T) {
 	body, _ = io.ReadAll(resp.Body)
 	resp.Body.Close()
 	metrics := string(body)
-	for _, want := range []string{`storage_webhook_audit_findings{rule="PVC-V3",severity="violation"} 1`, `storage_webhook_audit_findings{rule="SC-M1",severity="drift"} 1`} {
+	for _, want := range []string{`storage_webhook_audit_findings{action="Enforce",rule="PVC-V3",severity="violation"} 1`, `storage_webhook_audit_findings{action="Enforce",rule="SC-M1",severity="drift"} 1`} {
 		if !strings.Contains(metrics, want) {
 			t.Errorf("metrics lack %s", want)
 		}
 	}
-	if strings.Contains(metrics, `storage_webhook_audit_findings{rule="DV-V1"`) {
+	if strings.Contains(metrics, `rule="DV-V1",severity=`) {
 		t.Error("a series for DV-V1, which audit does not run")
 	}
 }

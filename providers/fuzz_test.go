@@ -13,21 +13,42 @@ import (
 
 	"github.com/hcistorage/storage-webhook/harvester"
 	"github.com/hcistorage/storage-webhook/providers"
+	"github.com/hcistorage/storage-webhook/rollout"
+	"github.com/hcistorage/storage-webhook/webhook"
 )
 
 // FuzzParse parses providers files (seeds in testdata/fuzz/FuzzParse: the deployed
-// ConfigMap's file, the README example and bad files). Parse never panics; a table it
-// accepts has only valid rows, and a class made from the first row's provisioner and
+// ConfigMap's file, the README example, rollouts and bad files). Parse never panics; a file
+// it accepts has a rollout in which no mutating rule warns and every exception expires, a
+// table with only valid rows, and a class made from the first row's provisioner and
 // parameters gets that row.
 func FuzzParse(f *testing.F) {
+	cat := webhook.Catalogue()
 	f.Fuzz(func(t *testing.T, data []byte) {
 		defer fuzzDeadline(fuzzTimeout, data)()
-		file, err := providers.Parse(data)
+		file, err := providers.Parse(data, cat)
 		if err != nil {
 			if file != nil {
 				t.Fatalf("Parse returned a file and an error: %v", err)
 			}
 			return
+		}
+		p := file.Policy()
+		for id, mutating := range cat.Mutating {
+			actions := []rollout.Action{p.Action(id)}
+			for _, o := range p.Overrides(id) {
+				actions = append(actions, o.Action)
+			}
+			for _, a := range actions {
+				if !slices.Contains(rollout.Actions, a) || mutating && a == rollout.Warn {
+					t.Fatalf("rule %s (mutating %v) takes action %q", id, mutating, a)
+				}
+			}
+		}
+		for _, e := range p.Exceptions() {
+			if e.Expires.IsZero() || e.Name == "" || e.Reason == "" || len(e.Rules) == 0 {
+				t.Fatalf("exception %+v lacks a required field", e)
+			}
 		}
 		table := file.Table(providers.BehaviourOf(providers.Newest()))
 		if len(table) == 0 {

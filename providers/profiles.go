@@ -14,6 +14,7 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"github.com/hcistorage/storage-webhook/harvester"
+	"github.com/hcistorage/storage-webhook/rollout"
 )
 
 // Profile is one row of the provider table.
@@ -140,6 +141,18 @@ type File struct {
 	// HarvesterVersion pins the Harvester release the rules follow (SPEC §3.1), instead of
 	// the cluster's server-version Setting; --harvester-version wins over it.
 	HarvesterVersion string `json:"harvesterVersion,omitempty"`
+	// Config is the rollout of SPEC §8: rules (actions and overrides) and exceptions.
+	rollout.Config `json:",inline"`
+	// policy is Config compiled against the rules that exist.
+	policy *rollout.Policy
+}
+
+// Policy is the file's rollout; nil (every rule enforced, no exception) for a nil file.
+func (f *File) Policy() *rollout.Policy {
+	if f == nil {
+		return nil
+	}
+	return f.policy
 }
 
 // Table is the file's table on a Harvester release: its rows, then the built-in rows of
@@ -159,9 +172,10 @@ func (f *File) Table(b Behaviour) Table {
 	return t
 }
 
-// Parse reads and validates a providers file. Unknown, duplicate and wrongly-cased fields
-// are errors, so that a typo (say `clonestrategy`) does not silently fall back to a default.
-func Parse(data []byte) (*File, error) {
+// Parse reads and validates a providers file; its rules and exceptions are checked against
+// the rules of cat. Unknown, duplicate and wrongly-cased fields are errors, so that a typo
+// (say `clonestrategy`) does not silently fall back to a default.
+func Parse(data []byte, cat rollout.Catalogue) (*File, error) {
 	if len(bytes.TrimSpace(data)) == 0 {
 		return nil, fmt.Errorf("providers file is empty")
 	}
@@ -189,6 +203,9 @@ func Parse(data []byte) (*File, error) {
 		if err := ValidPin(f.HarvesterVersion); err != nil {
 			return nil, fmt.Errorf("harvesterVersion: %w", err)
 		}
+	}
+	if f.policy, err = rollout.Compile(f.Config, cat); err != nil {
+		return nil, err
 	}
 	return &f, nil
 }

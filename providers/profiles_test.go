@@ -12,6 +12,7 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
 	"github.com/hcistorage/storage-webhook/internal/poll"
+	"github.com/hcistorage/storage-webhook/rollout"
 )
 
 func class(provisioner string, params map[string]string) *storagev1.StorageClass {
@@ -59,7 +60,7 @@ func TestParse(t *testing.T) {
   cloneStrategy: csi-clone
   volumeSnapshots: true
 `
-	file, err := Parse([]byte(good))
+	file, err := Parse([]byte(good), testRules)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestParse(t *testing.T) {
 	if p, _ := tab.Match(class("rbd.csi.ceph.com", map[string]string{"pool": "slow"})); p.Name != "other" {
 		t.Errorf("builtins not appended: %+v", p)
 	}
-	file, err = Parse([]byte(good + "builtins: false\n"))
+	file, err = Parse([]byte(good+"builtins: false\n"), testRules)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,10 +91,13 @@ func TestParse(t *testing.T) {
 		{"wrong type", "providers:\n- {name: a, provisioner: p, backend: cdi, vmBackups: maybe}\n", "does not parse"},
 		{"nothing left", "builtins: false\n", "lists no providers"},
 		{"duplicate key", "providers: []\nproviders: []\n", "does not parse"},
+		{"rollout: unknown rule", "rules: {VM-V9: {action: Audit}}\n", "rules.VM-V9: no such rule"},
+		{"rollout: unknown field", "rules: {VM-V1: {acton: Audit}}\n", "acton"},
+		{"rollout: exception without expires", "exceptions:\n- {name: x, rules: [VM-V1], reason: r}\n", `exceptions[0] ("x"): expires is required`},
 	}
 	for _, c := range bad {
 		t.Run(c.name, func(t *testing.T) {
-			if _, err := Parse([]byte(c.file)); err == nil || !strings.Contains(err.Error(), c.want) {
+			if _, err := Parse([]byte(c.file), testRules); err == nil || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("error %v, want one containing %q", err, c.want)
 			}
 		})
@@ -120,7 +124,7 @@ func TestStoreReloads(t *testing.T) {
 	}
 	write(row("first"))
 	errs := make(chan error, 10)
-	s, err := Load(path, func(err error) { errs <- err })
+	s, err := Load(path, testRules, func(err error) { errs <- err })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +146,26 @@ func TestStoreReloads(t *testing.T) {
 	if name() != "second" {
 		t.Errorf("table after a garbage file = %q, want the previous one", name())
 	}
+
+	// The rollout is part of the file: followed, and a bad entry leaves the previous one.
+	audit := row("third") + "rules: {VM-V1: {action: Audit}}\n"
+	poll.Until(t, 10*time.Second, func() bool { write(audit); return s.Policy().Action("VM-V1") == rollout.Audit })
+	write(row("fourth") + "rules: {VM-V1: {action: Sometimes}}\n")
+	select {
+	case err := <-drainTo(errs, func(e error) bool { return e != nil }):
+		if !strings.Contains(err.Error(), `rules.VM-V1: action "Sometimes"`) {
+			t.Errorf("reported %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("bad rollout not reported within 10s")
+	}
+	if name() != "third" || s.Policy().Action("VM-V1") != rollout.Audit {
+		t.Errorf("after a bad rollout: table %q, VM-V1 %s; want the previous file in force", name(), s.Policy().Action("VM-V1"))
+	}
 }
+
+// testRules is a catalogue of two rules for files with a rollout.
+var testRules = rollout.Catalogue{Mutating: map[string]bool{"VM-V1": false, "IMG-M1": true}, Kinds: []string{"VirtualMachine", "VirtualMachineImage"}}
 
 // drainTo forwards the first error that matches.
 func drainTo(in chan error, match func(error) bool) chan error {

@@ -84,7 +84,7 @@ func TestBuiltinsFollowTheRelease(t *testing.T) {
 		if p, _ := Builtins(b).Match(lvm); p.VMBackups != b.ThirdParty.VMBackups || !p.VolumeSnapshots {
 			t.Errorf("%s: lvm = %+v", r, p)
 		}
-		file, err := Parse([]byte("providers:\n- {name: mine, provisioner: driver.longhorn.io, parameters: {dataEngine: v2}, backend: cdi, cloneStrategy: snapshot, volumeSnapshots: false, vmBackups: true}\n"))
+		file, err := Parse([]byte("providers:\n- {name: mine, provisioner: driver.longhorn.io, parameters: {dataEngine: v2}, backend: cdi, cloneStrategy: snapshot, volumeSnapshots: false, vmBackups: true}\n"), testRules)
 		if err != nil {
 			t.Fatal(err)
 		}

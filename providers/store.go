@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 
 	"github.com/fsnotify/fsnotify"
+
+	"github.com/hcistorage/storage-webhook/rollout"
 )
 
 // Store holds the configuration in force: the providers file (or the built-in table) and
@@ -19,6 +21,7 @@ import (
 // Table and Harvester: one atomic load and two comparisons while nothing has changed.
 type Store struct {
 	path   string
+	rules  rollout.Catalogue    // what a reload checks the file's rollout against
 	file   atomic.Pointer[File] // nil: the built-in table
 	last   []byte               // the bytes last read, so unchanged files are not re-parsed
 	onLoad func(err error)      // hears of each reload that changed the file or failed
@@ -49,10 +52,10 @@ func NewStore(f *File) *Store {
 	return s
 }
 
-// Load reads path once; the file must be valid at start-up. onLoad (may be nil) hears of
-// every later reload attempt.
-func Load(path string, onLoad func(err error)) (*Store, error) {
-	s := &Store{path: path, onLoad: onLoad}
+// Load reads path once, checking its rollout against the rules of cat; the file must be
+// valid at start-up. onLoad (may be nil) hears of every later reload attempt.
+func Load(path string, cat rollout.Catalogue, onLoad func(err error)) (*Store, error) {
+	s := &Store{path: path, rules: cat, onLoad: onLoad}
 	if _, err := s.reload(); err != nil {
 		return nil, err
 	}
@@ -73,6 +76,9 @@ func (s *Store) Table() Table { return s.current().table }
 
 // Harvester returns the Harvester in force.
 func (s *Store) Harvester() *Harvester { return s.current().harvester }
+
+// Policy returns the rollout in force (nil: every rule enforced, no exception).
+func (s *Store) Policy() *rollout.Policy { return s.file.Load().Policy() }
 
 // File returns the providers file in force, nil for the built-in table.
 func (s *Store) File() *File { return s.file.Load() }
@@ -127,7 +133,7 @@ func (s *Store) reload() (bool, error) {
 		return false, nil
 	}
 	s.last = data // a bad file is reported once, not at every event until it changes
-	f, err := Parse(data)
+	f, err := Parse(data, s.rules)
 	if err != nil {
 		return false, fmt.Errorf("%s: %w", s.path, err)
 	}

@@ -19,6 +19,9 @@ type Decision struct {
 	Rules    []string
 	Patch    []admit.Op
 	Object   json.RawMessage // the object after mutation
+	// Audit are the results the rollout only records (rules in Audit: a denial, or the
+	// would-be patch); Skipped those an exception skipped, each naming it (RecordTexts).
+	Audit, Skipped []string
 }
 
 // Chain finds a kind's mutating and validating hooks (either may be nil).
@@ -47,7 +50,7 @@ func Evaluate(mutating, validating *Hook, req admit.Request) (*Decision, error) 
 		if err != nil {
 			return nil, err
 		}
-		all.Denials, all.Warnings, all.Patch = res.Denials, res.Warnings, res.Patch
+		all = res
 		if res.Allowed() && len(res.Patch) > 0 {
 			if d.Object, err = ApplyPatch(req.Object, res.Patch); err != nil {
 				return nil, err
@@ -62,8 +65,10 @@ func Evaluate(mutating, validating *Hook, req admit.Request) (*Decision, error) 
 		}
 		all.Denials = append(all.Denials, res.Denials...)
 		all.Warnings = append(all.Warnings, res.Warnings...)
+		all.Recorded = append(all.Recorded, res.Recorded...)
 	}
 	d.Allowed, d.Message, d.Warnings, d.Rules, d.Patch = all.Allowed(), all.Message(), all.WarningTexts(), all.Rules(), all.Patch
+	d.Audit, d.Skipped = all.RecordTexts()
 	if d.Patch == nil {
 		d.Patch = []admit.Op{}
 	}

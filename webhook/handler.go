@@ -1,6 +1,7 @@
 package webhook
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/metrics"
+	"github.com/hcistorage/storage-webhook/rollout"
 )
 
 // DefaultMaxBodyBytes is the default request body cap of SPEC §5.2 (7 MiB: an object of the
@@ -146,7 +148,7 @@ func (h *Handler) serve(hook *Hook, w http.ResponseWriter, r *http.Request) (out
 		http.Error(w, err.Error(), http.StatusInternalServerError)
 		return "error", op
 	}
-	h.record(log, &res)
+	h.record(log, &res, req.Namespace)
 
 	resp, outcome := Response(req.UID, hook.Mutating(), &res)
 	body, err := json.Marshal(&admissionv1.AdmissionReview{TypeMeta: review.TypeMeta, Response: resp})
@@ -215,30 +217,64 @@ func quoteOrNone(s string) string {
 	return fmt.Sprintf("%q", s)
 }
 
-// record logs one line per denial (SPEC §5.7) and counts each rule's result. A warning is
-// logged only at debug level, like a plain allow: it is already in the answer (kubectl shows
-// it), in the API server's audit log (the reason audit annotation) and in the rule metrics,
-// and its line cost the image review, which warns, 8 µs of its 86 (a profile, BENCHMARKS.md
-// §7).
-func (h *Handler) record(log func(...any) logrus.FieldLogger, res *admit.Result) {
-	count := func(rule, result string) {
+// record logs one line per denial (SPEC §5.7) and per result the rollout kept out of the
+// answer (a rule in Audit, an exception, a rule in Warn's denial), and counts each rule's
+// result with its action: deny, warn, audit, skip and patch, once per rule and request for
+// operations. A denial of a rule in Warn or Audit also counts as a request it would have
+// denied, by namespace (the dashboard's "ready to enforce"). A rule's own warning is logged
+// only at debug level, like a plain allow: it is already in the answer (kubectl shows it),
+// in the API server's audit log (the reason audit annotation) and in the rule metrics, and
+// its line cost the image review, which warns, 8 µs of its 86 (a profile, BENCHMARKS.md §7).
+func (h *Handler) record(log func(...any) logrus.FieldLogger, res *admit.Result, namespace string) {
+	count := func(rule, result string, action rollout.Action) {
 		if h.Metrics != nil {
-			h.Metrics.RuleResults.WithLabelValues(rule, result).Inc()
+			h.Metrics.RuleResults.WithLabelValues(rule, result, string(cmp.Or(action, rollout.Enforce))).Inc()
+		}
+	}
+	wouldDeny := func(f *admit.Finding) {
+		if h.Metrics != nil {
+			h.Metrics.WouldDeny.WithLabelValues(f.Rule, string(f.Action), namespace).Inc()
 		}
 	}
 	for _, d := range res.Denials {
-		count(d.Rule, "deny")
+		count(d.Rule, "deny", rollout.Enforce)
 		log("rule", d.Rule).Info("denied: " + d.Message)
 	}
 	debug := h.Log.IsLevelEnabled(logrus.DebugLevel)
-	for _, wn := range res.Warnings {
-		count(wn.Rule, "warn")
-		if debug {
-			log("rule", wn.Rule).Debug("warning: " + wn.Message)
+	for i := range res.Warnings {
+		w := &res.Warnings[i]
+		count(w.Rule, "warn", w.Action)
+		if w.Denial {
+			wouldDeny(w)
+			log("rule", w.Rule, "action", string(w.Action)).Info("warned instead of denying: " + w.Message)
+		} else if debug {
+			log("rule", w.Rule).Debug("warning: " + w.Message)
 		}
 	}
-	for _, p := range res.Patch {
-		count(p.Rule, "mutate")
+	for i := range res.Recorded {
+		f := &res.Recorded[i]
+		if f.Exception != "" {
+			count(f.Rule, "skip", f.Action)
+			log("rule", f.Rule, "action", string(f.Action), "exception", f.Exception).Info("skipped by exception: " + f.Message)
+			continue
+		}
+		count(f.Rule, "audit", f.Action)
+		if f.Denial {
+			wouldDeny(f)
+		}
+		log("rule", f.Rule, "action", string(f.Action)).Info("audit: would deny: " + f.Message)
+	}
+	for _, rule := range res.Mutations() {
+		count(rule, "patch", rollout.Enforce)
+	}
+	for _, w := range res.WithheldPatches() {
+		if w.Exception != "" {
+			count(w.Rule, "skip", w.Action)
+			log("rule", w.Rule, "action", string(w.Action), "exception", w.Exception).Info("skipped by exception: would patch " + w.Patch)
+		} else {
+			count(w.Rule, "audit", w.Action)
+			log("rule", w.Rule, "action", string(w.Action)).Info("audit: would patch " + w.Patch)
+		}
 	}
 	if len(res.Denials) == 0 && len(res.Warnings) == 0 && debug {
 		log().Debug("allowed")
@@ -280,7 +316,10 @@ func Response(uid types.UID, mutating bool, res *admit.Result) (*admissionv1.Adm
 }
 
 // auditAnnotations say which rules acted and why (reason: the denial message, else the
-// warnings); the API server prefixes the keys with the webhook's name in the audit log.
+// warnings), and what the rollout kept out of the answer: audit-<rule> holds what a rule in
+// Audit would have denied or patched, skipped-<rule> the exception that let the object
+// skip it and what the rule found. The API server prefixes the keys with the webhook's name
+// in the audit log.
 func auditAnnotations(res *admit.Result, reason string) map[string]string {
 	ann := map[string]string{}
 	if ids := res.Rules(); len(ids) > 0 {
@@ -289,6 +328,26 @@ func auditAnnotations(res *admit.Result, reason string) map[string]string {
 	}
 	if ids := res.Mutations(); len(ids) > 0 {
 		ann["mutated-by"] = strings.Join(ids, ",")
+	}
+	add := func(key, text string) {
+		if ann[key] != "" {
+			text = ann[key] + "; " + text
+		}
+		ann[key] = text
+	}
+	for _, f := range res.Recorded {
+		if f.Exception != "" {
+			add("skipped-"+f.Rule, "exception "+f.Exception+": "+f.Message)
+		} else {
+			add("audit-"+f.Rule, "would deny: "+f.Message)
+		}
+	}
+	for _, w := range res.WithheldPatches() {
+		if w.Exception != "" {
+			add("skipped-"+w.Rule, "exception "+w.Exception+": would patch "+w.Patch)
+		} else {
+			add("audit-"+w.Rule, "would patch "+w.Patch)
+		}
 	}
 	return ann
 }

@@ -12,6 +12,8 @@ import (
 	admissionv1 "k8s.io/api/admission/v1"
 
 	"github.com/hcistorage/storage-webhook/admit"
+	"github.com/hcistorage/storage-webhook/rollout"
+	"github.com/hcistorage/storage-webhook/validators"
 )
 
 // Hook is the mutating or validating webhook of one route. It is a kubewebhook
@@ -23,6 +25,8 @@ type Hook struct {
 	rules RuleFunc
 	ops   []admit.Operation
 	env   *admit.Env
+	// asks: IMG-V6 is one of the hook's rules (it asks the API server; see Run).
+	asks bool
 }
 
 var _ webhook.Webhook = (*Hook)(nil)
@@ -32,10 +36,10 @@ func Hooks(env *admit.Env) []*Hook {
 	var hooks []*Hook
 	for _, r := range Routes() {
 		if r.Mutate != nil {
-			hooks = append(hooks, &Hook{Route: &r, kind: model.WebhookKindMutating, rules: r.Mutate, ops: r.MutateOps, env: env})
+			hooks = append(hooks, NewHook(&r, true, r.MutateOps, r.Mutate, env))
 		}
 		if r.Validate != nil {
-			hooks = append(hooks, &Hook{Route: &r, kind: model.WebhookKindValidating, rules: r.Validate, ops: r.ValidateOps, env: env})
+			hooks = append(hooks, NewHook(&r, false, r.ValidateOps, r.Validate, env))
 		}
 	}
 	return hooks
@@ -49,7 +53,8 @@ func NewHook(route *Route, mutating bool, ops []admit.Operation, rules RuleFunc,
 	if mutating {
 		kind = model.WebhookKindMutating
 	}
-	return &Hook{Route: route, kind: kind, rules: rules, ops: ops, env: env}
+	asks := !mutating && slices.ContainsFunc(route.Rules, func(r Rule) bool { return r.ID == validators.RuleImageAccess })
+	return &Hook{Route: route, kind: kind, rules: rules, ops: ops, env: env, asks: asks}
 }
 
 // ID is the webhook's HTTP path.
@@ -66,9 +71,11 @@ func (h *Hook) Kind() model.WebhookKind { return h.kind }
 // Mutating reports whether the hook is a mutating webhook.
 func (h *Hook) Mutating() bool { return h.kind == model.WebhookKindMutating }
 
-// Run applies the hook's rules to one request. A denied result carries no patch: the API
-// server applies none, so none is reported, logged or counted. A panic in a rule is
-// recovered and returned as an error for this request only.
+// Run applies the hook's rules to one request, then the rollout in force (SPEC §8,
+// admit.Result.Apply): the one place where a rule's result becomes an answer, for serve,
+// check and review alike. A denied result carries no patch: the API server applies none,
+// so none is reported, logged or counted. A panic in a rule is recovered and returned as an
+// error for this request only.
 func (h *Hook) Run(req *admit.Request) (res admit.Result, err error) {
 	if !slices.Contains(h.ops, req.Operation) {
 		return res, nil
@@ -78,9 +85,23 @@ func (h *Hook) Run(req *admit.Request) (res admit.Result, err error) {
 			err = &PanicError{Value: p, Stack: debug.Stack()}
 		}
 	}()
-	res = h.rules(h.env, req)
+	env, policy := h.env, h.env.Policy()
+	var subject rollout.Subject
+	if !policy.Trivial() {
+		subject = rollout.Subject{Kind: h.Route.Kind, Namespace: req.Namespace, Name: req.Name,
+			User: req.User.Username, Groups: req.User.Groups, NamespaceLabels: env.View.NamespaceLabels}
+		// IMG-V6 Off or excepted is not evaluated at all: no SubjectAccessReview is sent, and
+		// what it guards is read as for a user who may get it.
+		if h.asks && policy.Decide(validators.RuleImageAccess, &subject).Skipped() {
+			unasked := *env
+			unasked.Access = admit.Granted{}
+			env = &unasked
+		}
+	}
+	res = h.rules(env, req)
+	res.Apply(policy, &subject)
 	if !res.Allowed() {
-		res.Patch = nil
+		res.Patch, res.Withheld = nil, nil
 	}
 	return res, nil
 }

@@ -7,12 +7,14 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"time"
 
 	admissionregistrationv1 "k8s.io/api/admissionregistration/v1"
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/harvester"
 	"github.com/hcistorage/storage-webhook/mutators"
+	"github.com/hcistorage/storage-webhook/rollout"
 	"github.com/hcistorage/storage-webhook/validators"
 )
 
@@ -179,21 +181,69 @@ func Routes() []Route {
 	}
 }
 
+// Catalogue is what the providers file's rollout is checked against: every rule ID, with
+// whether it is a mutating rule, and the kinds of the route table.
+func Catalogue() rollout.Catalogue {
+	cat := rollout.Catalogue{Mutating: map[string]bool{}}
+	for _, r := range Routes() {
+		cat.Kinds = append(cat.Kinds, r.Kind)
+		for _, rule := range r.Rules {
+			cat.Mutating[rule.ID] = rule.Webhook == "mutating"
+		}
+	}
+	return cat
+}
+
 // RulesTable is the rule reference as a Markdown table: `storage-webhook rules` prints it
-// and the README carries it (a test keeps them equal).
-func RulesTable() string {
+// and the README carries it (a test keeps them equal). With a rollout that is not trivial
+// (`rules --providers FILE`), a last column gives each rule's action in force: its action,
+// then each override in the order they are tried, then the exceptions that name it (those
+// expired at now marked so).
+func RulesTable(p *rollout.Policy, now time.Time) string {
 	var b strings.Builder
-	b.WriteString("| ID | resource | webhook | operations | what it does |\n|---|---|---|---|---|\n")
+	b.WriteString("| ID | resource | webhook | operations | what it does |")
+	if !p.Trivial() {
+		b.WriteString(" action |\n|---|---|---|---|---|---|\n")
+	} else {
+		b.WriteString("\n|---|---|---|---|---|\n")
+	}
+	exceptions := p.Exceptions()
 	for _, r := range Routes() {
 		for _, rule := range r.Rules {
 			ops := make([]string, len(rule.Operations))
 			for i, op := range rule.Operations {
 				ops[i] = string(op)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", rule.ID, r.GroupResource(), rule.Webhook, strings.Join(ops, ", "), rule.Summary)
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |", rule.ID, r.GroupResource(), rule.Webhook, strings.Join(ops, ", "), rule.Summary)
+			if !p.Trivial() {
+				b.WriteString(" " + actionText(p, rule.ID, exceptions, now) + " |")
+			}
+			b.WriteByte('\n')
 		}
 	}
 	return b.String()
+}
+
+// actionText is a rule's action in force, for RulesTable.
+func actionText(p *rollout.Policy, id string, exceptions []rollout.ExceptionInfo, now time.Time) string {
+	parts := []string{string(p.Action(id))}
+	for _, o := range p.Overrides(id) {
+		parts = append(parts, string(o.Action)+" in "+o.Where+" ("+o.From+")")
+	}
+	var names []string
+	for _, name := range p.ExceptionsOf(id) {
+		i := slices.IndexFunc(exceptions, func(e rollout.ExceptionInfo) bool { return e.Name == name })
+		e := exceptions[i]
+		state := "until " + e.Expires.UTC().Format(time.RFC3339)
+		if e.Expired(now) {
+			state = "expired " + e.Expires.UTC().Format(time.RFC3339)
+		}
+		names = append(names, name+" ("+state+")")
+	}
+	if len(names) > 0 {
+		parts = append(parts, "exceptions: "+strings.Join(names, ", "))
+	}
+	return strings.ReplaceAll(strings.Join(parts, "; "), "|", "\\|")
 }
 
 // Condition is the CEL matchCondition of a route's mutating or validating webhook: the

@@ -5,6 +5,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hcistorage/storage-webhook/validators"
 )
@@ -47,7 +48,7 @@ func TestReadmeRuleTableMatchesRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(readme), RulesTable()) {
-		t.Errorf("README.md's rule table differs from `storage-webhook rules`; paste this in:\n%s", RulesTable())
+	if !strings.Contains(string(readme), RulesTable(nil, time.Time{})) {
+		t.Errorf("README.md's rule table differs from `storage-webhook rules`; paste this in:\n%s", RulesTable(nil, time.Time{}))
 	}
 }
