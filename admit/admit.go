@@ -209,9 +209,10 @@ func (r *Result) WarningTexts() []string {
 // and is the only place where actions take effect. A rule Off leaves no trace. An excepted
 // rule's results go to Recorded (and its operations to Withheld) with the exception's name.
 // Otherwise, by action: Enforce leaves them; Warn turns a denial into a warning; Audit moves
-// a denial to Recorded and operations to Withheld. A rule's own warnings stay warnings in
-// Enforce, Warn and Audit. The operations left are rebased so that they apply without the
-// withheld ones (keep).
+// a denial to Recorded and operations to Withheld. A validating rule's own warnings stay
+// warnings in Enforce, Warn and Audit; a mutating rule's describe the patch it makes ("spec.
+// backend changed"), so in Audit they are recorded with the patch withheld. The operations
+// left are rebased so that they apply without the withheld ones (keep).
 func (r *Result) Apply(p *rollout.Policy, s *rollout.Subject) {
 	if p.Trivial() || len(r.Denials)+len(r.Warnings)+len(r.Patch) == 0 {
 		return
@@ -241,7 +242,7 @@ func (r *Result) Apply(p *rollout.Policy, s *rollout.Subject) {
 		w.Action, w.Exception = d.Action, d.Exception
 		switch {
 		case d.Action == rollout.Off:
-		case d.Exception != "":
+		case d.Exception != "" || d.Action == rollout.Audit && p.Mutating(w.Rule):
 			r.Recorded = append(r.Recorded, w)
 		default:
 			r.Warnings = append(r.Warnings, w)

@@ -176,3 +176,22 @@ func TestApplyPatches(t *testing.T) {
 		}
 	}
 }
+
+// TestApplyMutatingRuleWarningInAudit: a mutating rule's warning says what its patch did,
+// so in Audit, with the patch withheld, it is recorded rather than shown; in Enforce it
+// stays.
+func TestApplyMutatingRuleWarningInAudit(t *testing.T) {
+	subject := &rollout.Subject{Kind: "VirtualMachineImage", Namespace: "default", Name: "img"}
+	for file, shown := range map[string]bool{"rules: {IMG-M2: {action: Audit}}": false, "rules: {IMG-M1: {action: Audit}}": true} {
+		var r admit.Result
+		r.Warn("IMG-M2", "spec.backend changed from backingimage to cdi")
+		r.AddMember("IMG-M2", "cdi", "spec", "backend")
+		r.Apply(policy(t, file), subject)
+		if got := len(r.Warnings) == 1; got != shown {
+			t.Errorf("%s: warnings %q, want shown %v", file, r.WarningTexts(), shown)
+		}
+		if got := len(r.Recorded) == 1 && !r.Recorded[0].Denial; got == shown {
+			t.Errorf("%s: recorded %+v", file, r.Recorded)
+		}
+	}
+}

@@ -134,6 +134,7 @@ type Policy struct {
 }
 
 type rule struct {
+	mutating   bool
 	action     Action
 	overrides  []override
 	exceptions []*exception // those that name this rule
@@ -197,7 +198,7 @@ func Compile(cfg Config, cat Catalogue) (*Policy, error) {
 	for _, id := range ids {
 		mutating := cat.Mutating[id]
 		rc, own := cfg.Rules[id]
-		r := &rule{action: Enforce}
+		r := &rule{mutating: mutating, action: Enforce}
 		if defined && def.Action != "" {
 			r.action = def.Action
 		}
@@ -411,6 +412,11 @@ func (p *Policy) Decide(ruleID string, s *Subject) Decision {
 // Trivial reports whether every rule is enforced everywhere with no exception: applying the
 // policy changes nothing.
 func (p *Policy) Trivial() bool { return p == nil || p.trivial }
+
+// Mutating reports whether the rule is a mutating one.
+func (p *Policy) Mutating(ruleID string) bool {
+	return p != nil && p.rules[ruleID] != nil && p.rules[ruleID].mutating
+}
 
 // Action is rule's action where no override applies.
 func (p *Policy) Action(ruleID string) Action {

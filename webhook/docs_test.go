@@ -74,7 +74,7 @@ func docAnswer(t *testing.T, muxes *fixtureMuxes, fx *docFixture) *admissionv1.A
 	rec := httptest.NewRecorder()
 	req := httptest.NewRequest(http.MethodPost, fx.Webhook, bytes.NewReader(fx.Review))
 	req.Header.Set("Content-Type", "application/json")
-	muxes.For(fx.Settings).ServeHTTP(rec, req)
+	muxes.For(fx.Settings, nil).ServeHTTP(rec, req)
 	var out admissionv1.AdmissionReview
 	if rec.Code != http.StatusOK || json.Unmarshal(rec.Body.Bytes(), &out) != nil || out.Response == nil {
 		t.Fatalf("%s: HTTP %d: %s", fx.name, rec.Code, rec.Body)

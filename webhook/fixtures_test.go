@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/cluster"
+	"github.com/hcistorage/storage-webhook/providers"
 	"github.com/hcistorage/storage-webhook/webhook"
 )
 
@@ -31,8 +33,11 @@ type fixture struct {
 	// Harvester is v1.6.1) for this fixture: a string is the Setting's value (its default
 	// stays), null removes the Setting. A fixture of another release sets server-version.
 	Settings map[string]*string `json:"settings"`
-	Review   json.RawMessage    `json:"review"`
-	Want     struct {
+	// Providers is the providers file in force for this fixture (as JSON), with a rollout
+	// (README "Rolling out"); absent: the built-in table, every rule enforced.
+	Providers json.RawMessage `json:"providers"`
+	Review    json.RawMessage `json:"review"`
+	Want      struct {
 		Allowed bool `json:"allowed"`
 		// Code is the status code of a denial.
 		Code int32 `json:"code"`
@@ -49,6 +54,9 @@ type fixture struct {
 		Object json.RawMessage `json:"object"`
 		// Patch, when present, must equal the returned operations exactly.
 		Patch json.RawMessage `json:"patch"`
+		// Recorded are the audit annotations of what the rollout kept out of the answer
+		// (audit-<rule>, skipped-<rule>): the keys exactly, a substring of each value.
+		Recorded map[string]string `json:"recorded"`
 	} `json:"want"`
 }
 
@@ -81,10 +89,12 @@ func newFixtureMuxes(t testing.TB) *fixtureMuxes {
 	return &fixtureMuxes{t: t, base: objs, byKey: map[string]http.Handler{}}
 }
 
-// For is the handler of the view with settings (nil: testdata/cluster as it is).
-func (m *fixtureMuxes) For(settings map[string]*string) http.Handler {
+// For is the handler of the view with settings (nil: testdata/cluster as it is) and the
+// providers file file (nil: none).
+func (m *fixtureMuxes) For(settings map[string]*string, file json.RawMessage) http.Handler {
 	m.t.Helper()
 	key, _ := json.Marshal(settings) // map keys sorted
+	key = append(append(key, '|'), file...)
 	if h, ok := m.byKey[string(key)]; ok {
 		return h
 	}
@@ -114,23 +124,35 @@ func (m *fixtureMuxes) For(settings map[string]*string) http.Handler {
 	if err != nil {
 		m.t.Fatal(err)
 	}
+	env := benchEnv(view)
+	if file != nil {
+		f, err := providers.Parse(file, webhook.Catalogue())
+		if err != nil {
+			m.t.Fatalf("providers: %v", err)
+		}
+		env.Providers = providers.NewStore(f)
+		env.Providers.UseHarvester(view, "", nil)
+	}
 	log := logrus.New()
 	log.SetOutput(io.Discard)
-	h := (&webhook.Handler{Hooks: webhook.Hooks(benchEnv(view)), Log: log}).Mux()
+	h := (&webhook.Handler{Hooks: webhook.Hooks(env), Log: log}).Mux()
 	m.byKey[string(key)] = h
 	return h
 }
 
-// TestAdmissionFixtures sends every fixture through the real HTTP handler.
+// TestAdmissionFixtures sends every fixture through the real HTTP handler: the rules'
+// (testdata/admission) and the rollout's (testdata/rollout, each with its providers file).
 func TestAdmissionFixtures(t *testing.T) {
 	files, err := filepath.Glob("../testdata/admission/*/*.json")
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no fixtures found: %v", err)
+	rollouts, err2 := filepath.Glob("../testdata/rollout/*.json")
+	if err != nil || err2 != nil || len(files) == 0 || len(rollouts) == 0 {
+		t.Fatalf("no fixtures found: %v %v", err, err2)
 	}
+	files = append(files, rollouts...)
 	muxes := newFixtureMuxes(t)
 	foreign := namespacedObjects(t)
 	for _, file := range files {
-		name := strings.TrimSuffix(strings.TrimPrefix(file, "../testdata/admission/"), ".json")
+		name := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(file, "../testdata/admission/"), "../testdata/"), ".json")
 		t.Run(name, func(t *testing.T) {
 			data, err := os.ReadFile(file)
 			if err != nil {
@@ -145,7 +167,7 @@ func TestAdmissionFixtures(t *testing.T) {
 			rec := httptest.NewRecorder()
 			req := httptest.NewRequest(http.MethodPost, fx.Webhook, bytes.NewReader(fx.Review))
 			req.Header.Set("Content-Type", "application/json")
-			muxes.For(fx.Settings).ServeHTTP(rec, req)
+			muxes.For(fx.Settings, fx.Providers).ServeHTTP(rec, req)
 			if rec.Code != http.StatusOK {
 				t.Fatalf("HTTP %d: %s", rec.Code, rec.Body)
 			}
@@ -242,6 +264,20 @@ func checkResponse(t *testing.T, fx *fixture, req *admissionv1.AdmissionRequest,
 		}
 	}
 	checkRulesAndWarnings(t, resp, w.Rules, w.MutatedBy, w.Warnings)
+	recorded := map[string]string{}
+	for k, v := range resp.AuditAnnotations {
+		if strings.HasPrefix(k, "audit-") || strings.HasPrefix(k, "skipped-") {
+			recorded[k] = v
+		}
+	}
+	if len(recorded) != len(w.Recorded) {
+		t.Errorf("recorded audit annotations %q, want keys %q", recorded, slices.Sorted(maps.Keys(w.Recorded)))
+	}
+	for k, want := range w.Recorded {
+		if !strings.Contains(recorded[k], want) {
+			t.Errorf("audit annotation %s = %q, want it to contain %q", k, recorded[k], want)
+		}
+	}
 	if w.Patch != nil && !jsonEqual(t, resp.Patch, w.Patch) {
 		t.Errorf("patch = %s\nwant %s", resp.Patch, w.Patch)
 	}

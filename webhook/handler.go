@@ -261,8 +261,10 @@ func (h *Handler) record(log func(...any) logrus.FieldLogger, res *admit.Result,
 		count(f.Rule, "audit", f.Action)
 		if f.Denial {
 			wouldDeny(f)
+			log("rule", f.Rule, "action", string(f.Action)).Info("audit: would deny: " + f.Message)
+		} else {
+			log("rule", f.Rule, "action", string(f.Action)).Info("audit: would warn: " + f.Message)
 		}
-		log("rule", f.Rule, "action", string(f.Action)).Info("audit: would deny: " + f.Message)
 	}
 	for _, rule := range res.Mutations() {
 		count(rule, "patch", rollout.Enforce)
@@ -338,8 +340,10 @@ func auditAnnotations(res *admit.Result, reason string) map[string]string {
 	for _, f := range res.Recorded {
 		if f.Exception != "" {
 			add("skipped-"+f.Rule, "exception "+f.Exception+": "+f.Message)
-		} else {
+		} else if f.Denial {
 			add("audit-"+f.Rule, "would deny: "+f.Message)
+		} else {
+			add("audit-"+f.Rule, "would warn: "+f.Message)
 		}
 	}
 	for _, w := range res.WithheldPatches() {

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 
@@ -18,6 +19,7 @@ import (
 	"github.com/hcistorage/storage-webhook/admit"
 	"github.com/hcistorage/storage-webhook/cluster"
 	"github.com/hcistorage/storage-webhook/metrics"
+	"github.com/hcistorage/storage-webhook/providers"
 	"github.com/hcistorage/storage-webhook/webhook"
 )
 
@@ -217,6 +219,64 @@ func TestHandlerRetryableDenialAnswers503(t *testing.T) {
 			}
 			if retry != tc.retry {
 				t.Errorf("retryAfterSeconds = %d, want %d", retry, tc.retry)
+			}
+		})
+	}
+}
+
+// TestHandlerCountsRolloutResults: each rule result is counted with its result and action
+// (deny, warn, audit, skip, patch: once per rule and request), and a denial of a rule in
+// Warn or Audit also as a request it would have denied, in its namespace.
+func TestHandlerCountsRolloutResults(t *testing.T) {
+	files, err := cluster.LoadFiles("../testdata/cluster")
+	if err != nil {
+		t.Fatal(err)
+	}
+	type count struct {
+		rule, result, action string
+		n                    float64
+	}
+	for _, tc := range []struct {
+		fixture   string
+		results   []count
+		wouldDeny []count // rule, namespace (in result), action
+	}{
+		{"vm-v1-warn-allows-and-returns-the-denial-as-a-warning", []count{{"VM-V1", "warn", "Warn", 1}, {"VM-V1", "deny", "Enforce", 0}}, []count{{"VM-V1", "default", "Warn", 1}}},
+		{"vm-v1-audit-allows-silently-and-records-the-denial", []count{{"VM-V1", "audit", "Audit", 1}, {"VM-V1", "deny", "Enforce", 0}}, []count{{"VM-V1", "default", "Audit", 1}}},
+		{"vm-v1-own-enforce-entry-wins-over-default-audit", []count{{"VM-V1", "deny", "Enforce", 1}}, []count{{"VM-V1", "default", "Enforce", 0}}},
+		{"vm-v1-exception-skips-the-named-vm", []count{{"VM-V1", "skip", "Enforce", 1}, {"VM-V1", "deny", "Enforce", 0}}, []count{{"VM-V1", "default", "Enforce", 0}}},
+		{"vm-v1-off-leaves-no-trace", []count{{"VM-V1", "deny", "Enforce", 0}, {"VM-V1", "audit", "Off", 0}}, nil},
+		{"img-m2-audit-patches-nothing-and-records-the-would-be-patch-and-its-warning", []count{{"IMG-M1", "patch", "Enforce", 1}, {"IMG-M2", "audit", "Audit", 2}, {"IMG-M2", "patch", "Enforce", 0}}, []count{{"IMG-M2", "default", "Audit", 0}}},
+	} {
+		t.Run(tc.fixture, func(t *testing.T) {
+			data, err := os.ReadFile("../testdata/rollout/" + tc.fixture + ".json")
+			if err != nil {
+				t.Fatal(err)
+			}
+			var fx fixture
+			if err := json.Unmarshal(data, &fx); err != nil {
+				t.Fatal(err)
+			}
+			f, err := providers.Parse(fx.Providers, webhook.Catalogue())
+			if err != nil {
+				t.Fatal(err)
+			}
+			env := benchEnv(files)
+			env.Providers = providers.NewStore(f)
+			h := testHandler(t)
+			h.Hooks, h.Metrics = webhook.Hooks(env), metrics.New()
+			if rec := post(t, h.Mux(), fx.Webhook, string(fx.Review)); rec.Code != http.StatusOK {
+				t.Fatalf("HTTP %d", rec.Code)
+			}
+			for _, c := range tc.results {
+				if got := testutil.ToFloat64(h.Metrics.RuleResults.WithLabelValues(c.rule, c.result, c.action)); got != c.n {
+					t.Errorf("rule_results_total{rule=%s,result=%s,action=%s} = %v, want %v", c.rule, c.result, c.action, got, c.n)
+				}
+			}
+			for _, c := range tc.wouldDeny {
+				if got := testutil.ToFloat64(h.Metrics.WouldDeny.WithLabelValues(c.rule, c.action, c.result)); got != c.n {
+					t.Errorf("rule_would_deny_total{rule=%s,action=%s,namespace=%s} = %v, want %v", c.rule, c.action, c.result, got, c.n)
+				}
 			}
 		})
 	}
