@@ -81,6 +81,7 @@ var orMapping = map[Severity]struct {
 	Violation: {"fail", "high", true},
 	Drift:     {"warn", "medium", false},
 	Warning:   {"warn", "low", false},
+	Skip:      {"skip", "info", false},
 }
 
 // ruleCategory is the Kind of the route that holds each rule ID.
@@ -121,6 +122,8 @@ var ruleCategory = sync.OnceValue(func() map[string]string {
 //	            the violations among them.
 //	warning   → result warn, severity low,    scored false: the rule itself only warns at
 //	            admission.
+//	skip      → result skip, severity info,   scored false: an unexpired exception of the
+//	            providers file lets the object break the rule; properties.exception names it.
 //
 // Policy Reporter ranks results by them: a fail by its severity (high → priority error), a
 // warn at priority warning, so violations come first in its dashboards and alert filters,
@@ -131,7 +134,9 @@ var ruleCategory = sync.OnceValue(func() map[string]string {
 //
 // Every result has policy and source "storage-webhook", rule the rule ID, category the Kind
 // of the resource the rule is about (the route table's), message the finding's message,
-// properties {"fix": the fix, "severity": violation|drift|warning}, resources one reference to
+// properties {"fix": the fix, "severity": violation|drift|warning|skip, "action": the rule's
+// action for the object (Enforce, Warn, Audit), "exception": the exception of a skip},
+// resources one reference to
 // the object (apiVersion, kind, name, namespace, uid as known) and timestamp now. summary
 // counts the results of a report by result; audit reports no passes, so pass stays 0.
 //
@@ -176,6 +181,12 @@ func OpenReports(findings []Finding, now time.Time) ([]byte, error) {
 		if f.Fix != "" {
 			props["fix"] = f.Fix
 		}
+		if f.Action != "" {
+			props["action"] = string(f.Action)
+		}
+		if f.Exception != "" {
+			props["exception"] = f.Exception
+		}
 		rep.Results = append(rep.Results, orResult{
 			Policy:     OpenReportsPolicy,
 			Rule:       f.Rule,
@@ -195,6 +206,8 @@ func OpenReports(findings []Finding, now time.Time) ([]byte, error) {
 			rep.Summary.Fail++
 		case "warn":
 			rep.Summary.Warn++
+		case "skip":
+			rep.Summary.Skip++
 		}
 	}
 

@@ -127,8 +127,8 @@ commands:
   certs     make a CA and serving certificate, print the Secret and caBundle
   profiles  list StorageClasses: provider profile, per-class CDI settings, effective settings
   audit     evaluate the stored objects (files or a live cluster) against every rule that can hold for them
-  rules     print every rule: ID, resource, webhook, operations, what it does, and with
-            --providers the action in force (overrides, exceptions)
+  rules     print every rule: ID, resource, webhook, operations, what it does; with
+            --providers, each rule's action, overrides and exceptions under that file
   version   print version, commit and Go version
 
 "storage-webhook COMMAND -h" lists a command's flags.`

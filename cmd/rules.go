@@ -9,7 +9,7 @@ import (
 )
 
 // Rules prints the rule reference; with --providers, each rule's action in force under that
-// file's rollout (its action, overrides and exceptions).
+// file's rollout instead (its action, overrides and exceptions).
 func Rules(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("rules", "rules [--providers FILE]", stderr)
 	var providersFile string
@@ -24,6 +24,10 @@ func Rules(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	fmt.Fprint(stdout, webhook.RulesTable(file.Policy(), time.Now()))
+	if file == nil {
+		fmt.Fprint(stdout, webhook.RulesTable())
+		return nil
+	}
+	fmt.Fprint(stdout, webhook.RolloutTable(file.Policy(), time.Now()))
 	return nil
 }

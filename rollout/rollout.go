@@ -144,7 +144,6 @@ type override struct {
 	action     Action
 	namespaces []string
 	selector   labels.Selector // nil: any labels
-	from       string          // "rules.VM-V1.overrides[0]", for `rules`
 }
 
 type exception struct {
@@ -256,7 +255,7 @@ func compileOverrides(id string, in []Override) ([]override, error) {
 	out := make([]override, 0, len(in))
 	for i, o := range in {
 		where := fmt.Sprintf("rules.%s.overrides[%d]", id, i)
-		c := override{action: o.Action, namespaces: o.Namespaces, from: where}
+		c := override{action: o.Action, namespaces: o.Namespaces}
 		switch {
 		case o.Action == "":
 			return nil, fmt.Errorf("%s: action is required (%s)", where, actionsFor(false))
@@ -431,8 +430,6 @@ type OverrideInfo struct {
 	Action Action
 	// Where is what it matches: "namespaces team-a-*", "namespaceSelector env=prod".
 	Where string
-	// From is the entry it comes from ("rules.default.overrides[1]").
-	From string
 }
 
 // Overrides lists rule's overrides in the order they are tried.
@@ -449,7 +446,7 @@ func (p *Policy) Overrides(ruleID string) []OverrideInfo {
 		if o.selector != nil {
 			where = append(where, "namespaceSelector "+o.selector.String())
 		}
-		out = append(out, OverrideInfo{Action: o.action, Where: strings.Join(where, " and "), From: o.from})
+		out = append(out, OverrideInfo{Action: o.action, Where: strings.Join(where, " and ")})
 	}
 	return out
 }

@@ -195,55 +195,54 @@ func Catalogue() rollout.Catalogue {
 }
 
 // RulesTable is the rule reference as a Markdown table: `storage-webhook rules` prints it
-// and the README carries it (a test keeps them equal). With a rollout that is not trivial
-// (`rules --providers FILE`), a last column gives each rule's action in force: its action,
-// then each override in the order they are tried, then the exceptions that name it (those
-// expired at now marked so).
-func RulesTable(p *rollout.Policy, now time.Time) string {
+// and the README carries it (a test keeps them equal).
+func RulesTable() string {
 	var b strings.Builder
-	b.WriteString("| ID | resource | webhook | operations | what it does |")
-	if !p.Trivial() {
-		b.WriteString(" action |\n|---|---|---|---|---|---|\n")
-	} else {
-		b.WriteString("\n|---|---|---|---|---|\n")
-	}
-	exceptions := p.Exceptions()
+	b.WriteString("| ID | resource | webhook | operations | what it does |\n|---|---|---|---|---|\n")
 	for _, r := range Routes() {
 		for _, rule := range r.Rules {
 			ops := make([]string, len(rule.Operations))
 			for i, op := range rule.Operations {
 				ops[i] = string(op)
 			}
-			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |", rule.ID, r.GroupResource(), rule.Webhook, strings.Join(ops, ", "), rule.Summary)
-			if !p.Trivial() {
-				b.WriteString(" " + actionText(p, rule.ID, exceptions, now) + " |")
-			}
-			b.WriteByte('\n')
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", rule.ID, r.GroupResource(), rule.Webhook, strings.Join(ops, ", "), rule.Summary)
 		}
 	}
 	return b.String()
 }
 
-// actionText is a rule's action in force, for RulesTable.
-func actionText(p *rollout.Policy, id string, exceptions []rollout.ExceptionInfo, now time.Time) string {
-	parts := []string{string(p.Action(id))}
-	for _, o := range p.Overrides(id) {
-		parts = append(parts, string(o.Action)+" in "+o.Where+" ("+o.From+")")
-	}
-	var names []string
-	for _, name := range p.ExceptionsOf(id) {
-		i := slices.IndexFunc(exceptions, func(e rollout.ExceptionInfo) bool { return e.Name == name })
-		e := exceptions[i]
-		state := "until " + e.Expires.UTC().Format(time.RFC3339)
-		if e.Expired(now) {
-			state = "expired " + e.Expires.UTC().Format(time.RFC3339)
+// RolloutTable is each rule's action in force under a rollout (`storage-webhook rules
+// --providers FILE`), one row per rule ID in the route table's order: its action where no
+// override applies, its overrides in the order they are tried, and the exceptions that
+// name it, those expired at now marked so.
+func RolloutTable(p *rollout.Policy, now time.Time) string {
+	var b strings.Builder
+	b.WriteString("| ID | webhook | action | overrides (first match wins) | exceptions |\n|---|---|---|---|---|\n")
+	exceptions := p.Exceptions()
+	seen := map[string]bool{}
+	for _, r := range Routes() {
+		for _, rule := range r.Rules {
+			if seen[rule.ID] {
+				continue
+			}
+			seen[rule.ID] = true
+			var overrides, names []string
+			for _, o := range p.Overrides(rule.ID) {
+				overrides = append(overrides, string(o.Action)+" in "+o.Where)
+			}
+			for _, name := range p.ExceptionsOf(rule.ID) {
+				e := exceptions[slices.IndexFunc(exceptions, func(e rollout.ExceptionInfo) bool { return e.Name == name })]
+				state := "until "
+				if e.Expired(now) {
+					state = "expired "
+				}
+				names = append(names, name+" ("+state+e.Expires.UTC().Format(time.RFC3339)+")")
+			}
+			cell := func(parts []string) string { return strings.ReplaceAll(strings.Join(parts, "; "), "|", "\\|") }
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", rule.ID, rule.Webhook, p.Action(rule.ID), cell(overrides), cell(names))
 		}
-		names = append(names, name+" ("+state+")")
 	}
-	if len(names) > 0 {
-		parts = append(parts, "exceptions: "+strings.Join(names, ", "))
-	}
-	return strings.ReplaceAll(strings.Join(parts, "; "), "|", "\\|")
+	return b.String()
 }
 
 // Condition is the CEL matchCondition of a route's mutating or validating webhook: the

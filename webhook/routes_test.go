@@ -5,7 +5,6 @@ import (
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/hcistorage/storage-webhook/validators"
 )
@@ -48,7 +47,7 @@ func TestReadmeRuleTableMatchesRules(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(string(readme), RulesTable(nil, time.Time{})) {
-		t.Errorf("README.md's rule table differs from `storage-webhook rules`; paste this in:\n%s", RulesTable(nil, time.Time{}))
+	if !strings.Contains(string(readme), RulesTable()) {
+		t.Errorf("README.md's rule table differs from `storage-webhook rules`; paste this in:\n%s", RulesTable())
 	}
 }
