@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
+	"sync/atomic"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -13,19 +14,25 @@ import (
 
 // Metrics are the service's collectors.
 type Metrics struct {
-	Registry        *prometheus.Registry
-	Requests        *prometheus.CounterVec   // webhook, resource, operation, outcome
-	Duration        *prometheus.HistogramVec // webhook
-	RuleResults     *prometheus.CounterVec   // rule, result (deny|warn|mutate)
-	CacheSynced     *prometheus.GaugeVec     // informer
-	ProviderLoads   *prometheus.CounterVec   // result (success|failure)
+	Registry *prometheus.Registry
+	Requests *prometheus.CounterVec   // webhook, resource, operation, outcome
+	Duration *prometheus.HistogramVec // webhook
+	// RuleResults counts every rule result by rule, result (deny, warn, audit, skip, patch)
+	// and the action in force (Enforce, Warn, Audit): SPEC §8, README "Rolling out".
+	RuleResults *prometheus.CounterVec
+	// WouldDeny counts the requests a rule in Warn or Audit would have denied, by rule,
+	// action and namespace: the dashboard's "ready to enforce".
+	WouldDeny       *prometheus.CounterVec
+	CacheSynced     *prometheus.GaugeVec   // informer
+	ProviderLoads   *prometheus.CounterVec // result (success|failure)
 	PanicsRecovered prometheus.Counter
 	// ServingCertificateExpiry is the NotAfter of the serving certificate in use, in Unix seconds
 	// (0 until a certificate is set with SetServingCertificate).
 	ServingCertificateExpiry prometheus.Gauge
-	// AuditFindings counts the stored objects' current findings by rule and severity
-	// (violation, drift, warning); no object names (audit/live.go).
-	AuditFindings *prometheus.GaugeVec
+	// AuditFindings counts the stored objects' current findings by rule, severity
+	// (violation, drift, warning, skip) and action, as the rollout in force at the scrape
+	// decides them; no object names (audit/live.go sets it).
+	AuditFindings *GaugeFunc
 	// AuditObjects counts the objects the live audit has audited (the initial list and
 	// every re-audit an informer event caused).
 	AuditObjects prometheus.Counter
@@ -39,6 +46,13 @@ type Metrics struct {
 	// SettingProblems is 1 for each Harvester Setting whose value is not in force because it
 	// does not parse (the last good value, or Harvester's default, is used instead).
 	SettingProblems *prometheus.GaugeVec
+	// RuleAction is 1 for each rule and the action it takes where no override applies;
+	// Exceptions counts the providers file's exceptions by state (active, expired) at the
+	// scrape, and ExceptionExpiry is each one's expiry in Unix seconds. serve sets them
+	// from the configuration in force.
+	RuleAction      *GaugeFunc
+	Exceptions      *GaugeFunc
+	ExceptionExpiry *GaugeFunc
 }
 
 // New registers every collector, and the Go and process collectors, in a new registry.
@@ -56,8 +70,12 @@ func New() *Metrics {
 		}, []string{"webhook"}),
 		RuleResults: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "storage_webhook_rule_results_total",
-			Help: "Rule outcomes by rule ID and result (deny, warn, mutate).",
-		}, []string{"rule", "result"}),
+			Help: "Rule results by rule ID, result (deny, warn, audit, skip, patch) and the action in force (Enforce, Warn, Audit).",
+		}, []string{"rule", "result", "action"}),
+		WouldDeny: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "storage_webhook_rule_would_deny_total",
+			Help: "Requests a rule in Warn or Audit would have denied in Enforce, by rule ID, action and namespace (\"\" for cluster-scoped objects).",
+		}, []string{"rule", "action", "namespace"}),
 		CacheSynced: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "storage_webhook_cache_synced",
 			Help: "1 when the watch cache of the informer has synced.",
@@ -74,10 +92,9 @@ func New() *Metrics {
 			Name: "storage_webhook_serving_certificate_expiry_timestamp_seconds",
 			Help: "NotAfter of the serving certificate being served, in Unix seconds (0 until one is loaded).",
 		}),
-		AuditFindings: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "storage_webhook_audit_findings",
-			Help: "Findings of the audit of stored objects by rule and severity (violation, drift, warning).",
-		}, []string{"rule", "severity"}),
+		AuditFindings: NewGaugeFunc("storage_webhook_audit_findings",
+			"Findings of the audit of stored objects by rule, severity (violation, drift, warning, skip) and action (Enforce, Warn, Audit).",
+			"rule", "severity", "action"),
 		AuditObjects: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "storage_webhook_audit_objects_total",
 			Help: "Stored objects audited: the initial list and every re-audit an informer event caused.",
@@ -94,9 +111,19 @@ func New() *Metrics {
 			Name: "storage_webhook_harvester_setting_problem",
 			Help: "1 when the value of a Harvester Setting the rules read (csi-driver-config, backup-target) does not parse and the last good value or Harvester's default is used instead.",
 		}, []string{"setting"}),
+		RuleAction: NewGaugeFunc("storage_webhook_rule_action",
+			"1 for each rule ID and the action it takes (Enforce, Warn, Audit, Off) where no override of the providers file applies.",
+			"rule", "action"),
+		Exceptions: NewGaugeFunc("storage_webhook_exceptions",
+			"Exceptions of the providers file by state (active, expired) at the time of the scrape.",
+			"state"),
+		ExceptionExpiry: NewGaugeFunc("storage_webhook_exception_expiry_timestamp_seconds",
+			"When each exception of the providers file expires, in Unix seconds.",
+			"exception"),
 	}
-	m.Registry.MustRegister(m.Requests, m.Duration, m.RuleResults, m.CacheSynced, m.ProviderLoads, m.PanicsRecovered, m.ServingCertificateExpiry,
+	m.Registry.MustRegister(m.Requests, m.Duration, m.RuleResults, m.WouldDeny, m.CacheSynced, m.ProviderLoads, m.PanicsRecovered, m.ServingCertificateExpiry,
 		m.AuditFindings, m.AuditObjects, m.AccessReviews, m.HarvesterRelease, m.SettingProblems,
+		m.RuleAction, m.Exceptions, m.ExceptionExpiry,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -132,5 +159,41 @@ func (m *Metrics) SetHarvesterRelease(release, version, source string, settings 
 			v = 1
 		}
 		m.SettingProblems.WithLabelValues(s).Set(v)
+	}
+}
+
+// GaugeFunc is a gauge vector whose samples a function computes at each scrape: for values
+// that depend on the time of the scrape (an exception expires at a second, with no event)
+// or on the configuration in force. Until Set, it has no samples.
+type GaugeFunc struct {
+	desc *prometheus.Desc
+	fn   atomic.Pointer[func() []Sample]
+}
+
+// Sample is one series of a GaugeFunc: its label values, in the vector's order, and value.
+type Sample struct {
+	Labels []string
+	Value  float64
+}
+
+// NewGaugeFunc makes a GaugeFunc named name with the given label names.
+func NewGaugeFunc(name, help string, labels ...string) *GaugeFunc {
+	return &GaugeFunc{desc: prometheus.NewDesc(name, help, labels, nil)}
+}
+
+// Set makes fn compute the samples from now on; it must be safe to call concurrently.
+func (g *GaugeFunc) Set(fn func() []Sample) { g.fn.Store(&fn) }
+
+// Describe implements prometheus.Collector.
+func (g *GaugeFunc) Describe(ch chan<- *prometheus.Desc) { ch <- g.desc }
+
+// Collect implements prometheus.Collector.
+func (g *GaugeFunc) Collect(ch chan<- prometheus.Metric) {
+	fn := g.fn.Load()
+	if fn == nil {
+		return
+	}
+	for _, s := range (*fn)() {
+		ch <- prometheus.MustNewConstMetric(g.desc, prometheus.GaugeValue, s.Value, s.Labels...)
 	}
 }
