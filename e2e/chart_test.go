@@ -34,10 +34,7 @@ func helmBin(t *testing.T) string {
 // values passes a server-side dry run against the real API server and CRDs, every object.
 func TestChartServerSideDryRun(t *testing.T) {
 	helm := helmBin(t)
-	if _, err := suite.kube.CoreV1().Namespaces().Create(context.Background(),
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "storage-webhook"}}, metav1.CreateOptions{}); err != nil && !isAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	createNamespaces(t, "storage-webhook", "cattle-dashboards") // monitoring.dashboard's ConfigMap goes to cattle-dashboards
 	addonValues := filepath.Join(t.TempDir(), "addon-values.yaml")
 	if err := os.WriteFile(addonValues, []byte(addonSpec(t)["valuesContent"].(string)), 0o644); err != nil {
 		t.Fatal(err)
@@ -47,7 +44,7 @@ func TestChartServerSideDryRun(t *testing.T) {
 		args []string
 	}{
 		{"defaults", nil},
-		{"cert-manager monitoring exclusions privileged users", []string{"--set", "certificate.source=cert-manager,monitoring.serviceMonitor=true,monitoring.prometheusRule=true",
+		{"cert-manager monitoring exclusions privileged users", []string{"--set", "certificate.source=cert-manager,monitoring.serviceMonitor=true,monitoring.prometheusRule=true,monitoring.dashboard=true",
 			"--set", "excludedNamespaces={longhorn-system},privilegedUsers={bob},replicas=3,log.format=text"}},
 		{"the Harvester Addon's values", []string{"-f", addonValues}},
 	} {

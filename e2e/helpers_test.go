@@ -421,15 +421,12 @@ func kustomize(t *testing.T, path string) []byte {
 // serverSideDryRun has the API server accept a rendering with `kubectl apply --server-side
 // --dry-run=server`, checks it accepted all `objects` objects, and returns kubectl's output.
 // Namespaced objects need their namespace for a dry run, so it makes storage-webhook (the
-// webhooks' namespaceSelector excludes it anyway); the webhook configurations are renamed
-// configName (see renameWebhookConfigurations).
+// webhooks' namespaceSelector excludes it anyway) and cattle-dashboards (Rancher
+// Monitoring's, where the monitoring component puts the dashboard); the webhook
+// configurations are renamed configName (see renameWebhookConfigurations).
 func serverSideDryRun(t *testing.T, rendered []byte, configName string, objects int) string {
 	t.Helper()
-	_, err := suite.kube.CoreV1().Namespaces().Create(context.Background(),
-		&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: "storage-webhook"}}, metav1.CreateOptions{})
-	if err != nil && !isAlreadyExists(err) {
-		t.Fatal(err)
-	}
+	createNamespaces(t, "storage-webhook", "cattle-dashboards")
 	file := filepath.Join(t.TempDir(), configName+".yaml")
 	if err := os.WriteFile(file, renameWebhookConfigurations(t, rendered, configName), 0o644); err != nil {
 		t.Fatal(err)
@@ -442,6 +439,18 @@ func serverSideDryRun(t *testing.T, rendered []byte, configName string, objects 
 		t.Errorf("%d objects accepted, rendered %d:\n%s", n, objects, out)
 	}
 	return out
+}
+
+// createNamespaces makes each namespace unless it exists.
+func createNamespaces(t *testing.T, names ...string) {
+	t.Helper()
+	for _, name := range names {
+		_, err := suite.kube.CoreV1().Namespaces().Create(context.Background(),
+			&corev1.Namespace{ObjectMeta: metav1.ObjectMeta{Name: name}}, metav1.CreateOptions{})
+		if err != nil && !isAlreadyExists(err) {
+			t.Fatal(err)
+		}
+	}
 }
 
 // clusterRoleFrom reads the ClusterRole name from a manifest file of one or more documents.

@@ -3,6 +3,7 @@
 package e2e
 
 import (
+	"os"
 	"slices"
 	"strings"
 	"testing"
@@ -41,6 +42,8 @@ type monitoringObject struct {
 			} `json:"rules"`
 		} `json:"groups"`
 	} `json:"spec"`
+	// ConfigMap
+	Data map[string]string `json:"data"`
 }
 
 type servicePort struct {
@@ -49,15 +52,17 @@ type servicePort struct {
 
 // TestMonitoringComponentServerSideDryRun renders the base with the monitoring component
 // (deploy/components/monitoring) with the pinned kubectl's kustomize, checks the
-// ServiceMonitor selects the Service's metrics port and the PrometheusRule holds the
-// alerts, and has the API server accept every object with a server-side dry run. Each
-// shipped overlay must render with the component too.
+// ServiceMonitor selects the Service's metrics port, the PrometheusRule holds the alerts and
+// the dashboard's ConfigMap is where Rancher Monitoring looks, and has the API server accept
+// every object with a server-side dry run. Each shipped overlay must render with the
+// component too, its dashboard still in cattle-dashboards.
 func TestMonitoringComponentServerSideDryRun(t *testing.T) {
 	dir := copyDeploy(t)
 	rendered := kustomizeComponents(t, dir, "monitoring-e2e", "monitoring")
 	objects := checkMonitoring(t, rendered)
 	out := serverSideDryRun(t, rendered, "storage-webhook-dryrun-monitoring", objects)
-	for _, want := range []string{"servicemonitor.monitoring.coreos.com/storage-webhook ", "prometheusrule.monitoring.coreos.com/storage-webhook "} {
+	for _, want := range []string{"servicemonitor.monitoring.coreos.com/storage-webhook ", "prometheusrule.monitoring.coreos.com/storage-webhook ",
+		"configmap/storage-webhook-dashboard "} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the dry run does not mention %s:\n%s", strings.TrimSpace(want), out)
 		}
@@ -72,11 +77,11 @@ func TestMonitoringComponentServerSideDryRun(t *testing.T) {
 	}
 }
 
-// checkMonitoring checks the ServiceMonitor and PrometheusRule of a rendering and returns
-// how many objects it holds.
+// checkMonitoring checks the ServiceMonitor, the PrometheusRule and the dashboard's
+// ConfigMap of a rendering and returns how many objects it holds.
 func checkMonitoring(t *testing.T, rendered []byte) int {
 	t.Helper()
-	var service, monitor, rule *monitoringObject
+	var service, monitor, rule, dashboard *monitoringObject
 	objects := 0
 	for _, doc := range strings.Split(string(rendered), "\n---\n") {
 		if strings.TrimSpace(doc) == "" {
@@ -94,8 +99,13 @@ func checkMonitoring(t *testing.T, rendered []byte) int {
 			monitor = &o
 		case "monitoring.coreos.com/v1 PrometheusRule":
 			rule = &o
+		case "v1 ConfigMap":
+			if o.Metadata.Name == "storage-webhook-dashboard" {
+				dashboard = &o
+			}
 		}
 	}
+	checkDashboard(t, dashboard)
 	if service == nil || monitor == nil || rule == nil {
 		t.Fatalf("rendering lacks the Service, the ServiceMonitor or the PrometheusRule (monitoring.coreos.com/v1):\n%s", rendered)
 	}
@@ -133,4 +143,28 @@ func checkMonitoring(t *testing.T, rendered []byte) int {
 		}
 	}
 	return objects
+}
+
+// checkDashboard: the component's dashboard ConfigMap keeps its namespace, cattle-dashboards
+// (a `namespace:` of the base or an overlay would move it), its label grafana_dashboard "1"
+// (Rancher Monitoring's Grafana sidecar loads what has both), its fixed name (no hash
+// suffix) and dashboard.json unchanged.
+func checkDashboard(t *testing.T, cm *monitoringObject) {
+	t.Helper()
+	if cm == nil {
+		t.Fatal("rendering lacks the ConfigMap storage-webhook-dashboard")
+	}
+	if cm.Metadata.Namespace != "cattle-dashboards" {
+		t.Errorf("dashboard ConfigMap in namespace %q, want cattle-dashboards", cm.Metadata.Namespace)
+	}
+	if cm.Metadata.Labels["grafana_dashboard"] != "1" {
+		t.Errorf("dashboard ConfigMap labels %v, want grafana_dashboard: \"1\"", cm.Metadata.Labels)
+	}
+	want, err := os.ReadFile("../deploy/components/monitoring/dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := cm.Data["storage-webhook.json"]; got != string(want) {
+		t.Errorf("dashboard ConfigMap's storage-webhook.json (%d bytes) is not dashboard.json (%d bytes)", len(got), len(want))
+	}
 }

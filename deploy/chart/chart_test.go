@@ -79,8 +79,9 @@ data:
 	golden(t, chartDir+"/templates/webhooks.yaml", []byte(header+docs[0]+"---\n"+docs[1]))
 }
 
-// TestChartFilesFromKustomizeBase: the ClusterRole rules and the alerts the chart installs
-// are the kustomize base's and the monitoring component's, copied by `make generate`.
+// TestChartFilesFromKustomizeBase: the ClusterRole rules, the alerts and the Grafana
+// dashboard the chart installs are the kustomize base's and the monitoring component's,
+// copied by `make generate`.
 func TestChartFilesFromKustomizeBase(t *testing.T) {
 	rbac, err := os.ReadFile("../base/rbac.yaml")
 	if err != nil {
@@ -117,6 +118,13 @@ func TestChartFilesFromKustomizeBase(t *testing.T) {
 		t.Fatal(err)
 	}
 	golden(t, chartDir+"/files/prometheusrule-spec.yaml", spec)
+
+	// The dashboard is copied byte for byte: hack/dashboardtest checks the component's file.
+	dashboard, err := os.ReadFile("../components/monitoring/dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	golden(t, chartDir+"/files/dashboard.json", dashboard)
 }
 
 func yamlUnmarshal(s string, v any) error { return yaml.Unmarshal([]byte(s), v) }

@@ -147,7 +147,7 @@ func TestDefaultRenderMatchesKustomizeBase(t *testing.T) {
 func TestNonDefaultValues(t *testing.T) {
 	objs := render(t, "replicas=3", "image.tag=v9.9.9", "log.format=text", "log.level=debug",
 		"privilegedUsers={bob,system:serviceaccount:ops:cleaner}", "excludedNamespaces={longhorn-system,cattle-system}",
-		"monitoring.serviceMonitor=true", "monitoring.prometheusRule=true", "certificate.source=cert-manager",
+		"monitoring.serviceMonitor=true", "monitoring.prometheusRule=true", "monitoring.dashboard=true", "certificate.source=cert-manager",
 		"providers.builtins=false", "providers.providers[0].name=nfs", "providers.providers[0].provisioner=nfs.csi.k8s.io", "providers.providers[0].backend=cdi")
 	d := find(objs, "Deployment", "storage-webhook")
 	if r, _, _ := unstructured.NestedFieldNoCopy(d.Object, "spec", "replicas"); fmt.Sprint(r) != "3" {
@@ -177,10 +177,39 @@ func TestNonDefaultValues(t *testing.T) {
 	if find(objs, "ServiceMonitor", "storage-webhook") == nil || find(objs, "PrometheusRule", "storage-webhook") == nil {
 		t.Error("monitoring objects missing")
 	}
+	checkDashboardConfigMap(t, find(objs, "ConfigMap", "storage-webhook-dashboard"))
 	cm := find(objs, "ConfigMap", "storage-webhook-providers").Object["data"].(map[string]any)["providers.yaml"].(string)
 	if !strings.Contains(cm, "builtins: false") || !strings.Contains(cm, "provisioner: nfs.csi.k8s.io") {
 		t.Errorf("providers.yaml %s", cm)
 	}
+}
+
+// checkDashboardConfigMap: monitoring.dashboard's ConfigMap is where Rancher Monitoring's
+// Grafana sidecar looks (namespace cattle-dashboards, label grafana_dashboard "1", whatever
+// the release's namespace) and holds files/dashboard.json unchanged.
+func checkDashboardConfigMap(t *testing.T, cm *unstructured.Unstructured) {
+	t.Helper()
+	if cm == nil {
+		t.Fatal("monitoring.dashboard: no ConfigMap storage-webhook-dashboard")
+	}
+	if cm.GetNamespace() != "cattle-dashboards" || cm.GetLabels()["grafana_dashboard"] != "1" {
+		t.Errorf("dashboard ConfigMap in namespace %q with labels %v, want cattle-dashboards and grafana_dashboard: \"1\"", cm.GetNamespace(), cm.GetLabels())
+	}
+	want, err := os.ReadFile(chartDir + "/files/dashboard.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, _, _ := unstructured.NestedString(cm.Object, "data", "storage-webhook.json"); got != string(want) {
+		t.Errorf("dashboard ConfigMap's storage-webhook.json differs from files/dashboard.json:\n%.300s", got)
+	}
+}
+
+// TestDashboardValue: the dashboard is off by default and, on, needs no other monitoring value.
+func TestDashboardValue(t *testing.T) {
+	if find(render(t, "monitoring.serviceMonitor=true", "monitoring.prometheusRule=true"), "ConfigMap", "storage-webhook-dashboard") != nil {
+		t.Error("the dashboard is rendered without monitoring.dashboard")
+	}
+	checkDashboardConfigMap(t, find(renderArgs(t, "--set", "monitoring.dashboard=true", "--namespace", "elsewhere"), "ConfigMap", "storage-webhook-dashboard"))
 }
 
 // TestSchemaRefusesBadValues: a wrong value fails at install with a message naming it.
@@ -203,6 +232,7 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"clientAuth.caSecret=Not_A_Name", "at '/clientAuth/caSecret'"},
 		{"clientAuth.caBundle=not base64!", "at '/clientAuth/caBundle'"},
 		{"clientAuth.enable=true", "enable"},
+		{"monitoring.dashboard=yes", "at '/monitoring/dashboard'"},
 	} {
 		t.Run(c.set, func(t *testing.T) {
 			out, err := helm(t, "template", "storage-webhook", chartDir, "--set", c.set)
