@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
@@ -12,6 +13,9 @@ import (
 	"k8s.io/apimachinery/pkg/apis/meta/v1/unstructured"
 
 	"github.com/hcistorage/storage-webhook/cluster"
+	"github.com/hcistorage/storage-webhook/providers"
+	"github.com/hcistorage/storage-webhook/rollout"
+	"github.com/hcistorage/storage-webhook/webhook"
 )
 
 // helm runs the pinned helm binary ($HELM; `make test` builds it with hack/helmbin).
@@ -212,6 +216,53 @@ func TestDashboardValue(t *testing.T) {
 	checkDashboardConfigMap(t, find(renderArgs(t, "--set", "monitoring.dashboard=true", "--namespace", "elsewhere"), "ConfigMap", "storage-webhook-dashboard"))
 }
 
+// TestRolloutValues: providers.rules and providers.exceptions reach the providers file as
+// the service reads it, an unquoted Off included (YAML's false), and the Harvester Addon's
+// values install every rule in Audit.
+func TestRolloutValues(t *testing.T) {
+	values := filepath.Join(t.TempDir(), "values.yaml")
+	if err := os.WriteFile(values, []byte(`providers:
+  rules:
+    default: {action: Audit}
+    VM-V3: {action: Off}
+    PVC-V2:
+      action: Enforce
+      overrides:
+      - {action: Warn, namespaceSelector: {matchLabels: {tier: legacy}}}
+  exceptions:
+  - name: web-2-rebuild
+    rules: [VM-V1]
+    names: [web-2]
+    expires: 2027-01-31T00:00:00Z
+    reason: rebuilt from a larger image
+`), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	parse := func(objs []*unstructured.Unstructured) *rollout.Policy {
+		t.Helper()
+		data, _, _ := unstructured.NestedString(find(objs, "ConfigMap", "storage-webhook-providers").Object, "data", "providers.yaml")
+		f, err := providers.Parse([]byte(data), webhook.Catalogue())
+		if err != nil {
+			t.Fatalf("the rendered providers file is refused: %v\n%s", err, data)
+		}
+		return f.Policy()
+	}
+	p := parse(renderArgs(t, "--values", values))
+	if p.Action("VM-V3") != rollout.Off || p.Action("IMG-M1") != rollout.Audit || p.Action("PVC-V2") != rollout.Enforce ||
+		len(p.Overrides("PVC-V2")) != 1 || len(p.Exceptions()) != 1 || p.Exceptions()[0].Expires.Year() != 2027 {
+		t.Errorf("rendered rollout: VM-V3 %s, IMG-M1 %s, PVC-V2 %s %v, exceptions %v", p.Action("VM-V3"), p.Action("IMG-M1"), p.Action("PVC-V2"), p.Overrides("PVC-V2"), p.Exceptions())
+	}
+
+	// The Addon's values merge into the chart's: its providers rows stay.
+	objs := renderArgs(t, "--values", addonValues(t))
+	if p := parse(objs); p.Action("VM-V1") != rollout.Audit || p.Action("SC-M1") != rollout.Audit {
+		t.Errorf("the Harvester Addon's values: VM-V1 %s, SC-M1 %s; want every rule in Audit", p.Action("VM-V1"), p.Action("SC-M1"))
+	}
+	if data, _, _ := unstructured.NestedString(find(objs, "ConfigMap", "storage-webhook-providers").Object, "data", "providers.yaml"); !strings.Contains(data, "name: ceph-rbd") {
+		t.Errorf("the Addon's values dropped the chart's providers rows:\n%s", data)
+	}
+}
+
 // TestSchemaRefusesBadValues: a wrong value fails at install with a message naming it.
 func TestSchemaRefusesBadValues(t *testing.T) {
 	for _, c := range []struct{ set, want string }{
@@ -233,6 +284,11 @@ func TestSchemaRefusesBadValues(t *testing.T) {
 		{"clientAuth.caBundle=not base64!", "at '/clientAuth/caBundle'"},
 		{"clientAuth.enable=true", "enable"},
 		{"monitoring.dashboard=yes", "at '/monitoring/dashboard'"},
+		{"providers.rules.VM-V1.action=Dryrun", "at '/providers/rules/VM-V1/action'"},
+		{"providers.rules.vm-v1.action=Audit", "'vm-v1' does not match pattern"},
+		{"providers.rules.VM-V1.overrides[0].action=Warn", "at '/providers/rules/VM-V1/overrides/0'"},
+		{"providers.exceptions[0].name=x,providers.exceptions[0].rules={VM-V1},providers.exceptions[0].reason=r", "at '/providers/exceptions/0'"},
+		{"providers.exceptions[0].name=x,providers.exceptions[0].rules={VM-V1},providers.exceptions[0].reason=r,providers.exceptions[0].expires=2027-01-31", "at '/providers/exceptions/0/expires'"},
 	} {
 		t.Run(c.set, func(t *testing.T) {
 			out, err := helm(t, "template", "storage-webhook", chartDir, "--set", c.set)
@@ -364,4 +420,26 @@ func TestMetricsSecureValues(t *testing.T) {
 	if ep["scheme"] != "https" || ep["bearerTokenFile"] != "/var/run/secrets/kubernetes.io/serviceaccount/token" || ca != "storage-webhook-tls" || server != "storage-webhook.storage-webhook.svc" {
 		t.Errorf("secure ServiceMonitor endpoint %v", ep)
 	}
+}
+
+// addonValues writes the valuesContent of deploy/harvester-addon.yaml's Addon to a values
+// file and returns its path.
+func addonValues(t *testing.T) string {
+	t.Helper()
+	objs, err := cluster.ReadManifests("../harvester-addon.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range objs {
+		if u.GetKind() == "Addon" {
+			content, _, _ := unstructured.NestedString(u.Object, "spec", "valuesContent")
+			path := filepath.Join(t.TempDir(), "addon-values.yaml")
+			if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return path
+		}
+	}
+	t.Fatal("deploy/harvester-addon.yaml has no Addon")
+	return ""
 }
