@@ -7,12 +7,15 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/sirupsen/logrus"
 
 	"github.com/hcistorage/storage-webhook/audit"
 	"github.com/hcistorage/storage-webhook/metrics"
+	"github.com/hcistorage/storage-webhook/providers"
+	"github.com/hcistorage/storage-webhook/webhook"
 )
 
 // TestHandlerServesThePlantedFindings: GET /audit over the planted view answers exactly the
@@ -82,4 +85,51 @@ func gaugeSamples(t *testing.T, c prometheus.Collector) map[string]float64 {
 		}
 	}
 	return out
+}
+
+// TestLiveDecidesWhenRead: /audit and the gauge apply the rollout in force when they are
+// read: an exception skips its finding until the second it expires, and then the finding
+// is a violation again, with no event and no re-audit; a rule Off has no findings.
+func TestLiveDecidesWhenRead(t *testing.T) {
+	env, view := plantedEnv(t)
+	f, err := providers.Parse([]byte(`rules: {SC-V1: {action: Off}, VM-V2: {action: Warn}}
+exceptions:
+- {name: small-root, rules: [VM-V1], names: [vm-v1-*], expires: "2030-01-01T00:00:00Z", reason: r}
+`), webhook.Catalogue())
+	if err != nil {
+		t.Fatal(err)
+	}
+	now := time.Date(2029, 12, 31, 23, 59, 59, 0, time.UTC)
+	f.Policy().Now = func() time.Time { return now }
+	env.Providers = providers.NewStore(f)
+	gauge := metrics.NewGaugeFunc("f", "findings", "rule", "severity", "action")
+	live := audit.NewLive(audit.New(env), view.Cache, gauge, nil, logrus.New())
+	live.Start(context.Background())
+	find := func(rule string) (audit.Finding, bool) {
+		for _, f := range live.Findings() {
+			if f.Rule == rule {
+				return f, true
+			}
+		}
+		return audit.Finding{}, false
+	}
+	if f, _ := find("VM-V1"); f.Severity != audit.Skip || f.Exception != "small-root" {
+		t.Errorf("before the expiry: %+v", f)
+	}
+	if f, ok := find("SC-V1"); ok {
+		t.Errorf("a rule Off has a finding: %+v", f)
+	}
+	if f, _ := find("VM-V2"); f.Severity != audit.Violation || f.Action != "Warn" {
+		t.Errorf("a rule in Warn: %+v", f)
+	}
+	if v := gaugeSamples(t, gauge)["action=Enforce,rule=VM-V1,severity=skip"]; v != 1 {
+		t.Errorf("gauge of the skip = %v", v)
+	}
+	now = now.Add(time.Second)
+	if f, _ := find("VM-V1"); f.Severity != audit.Violation || f.Exception != "" {
+		t.Errorf("at the expiry: %+v", f)
+	}
+	if s := gaugeSamples(t, gauge); s["action=Enforce,rule=VM-V1,severity=violation"] != 1 || s["action=Enforce,rule=VM-V1,severity=skip"] != 0 {
+		t.Errorf("gauge at the expiry: %v", s)
+	}
 }

@@ -51,7 +51,29 @@ var suite struct {
 	webhookKubeconfig string
 	tmp               string
 	webhook           *suiteWebhook
+	// providers is the suite webhook's --providers file, mounted as the kubelet mounts
+	// deploy/base's ConfigMap; auditLog is the API server's audit log (auditPolicy).
+	providers *configMapVolume
+	auditLog  string
 }
+
+// auditPolicy records, at Metadata level (which carries the webhooks' audit annotations),
+// every write of the kinds the rules guard; nothing else.
+const auditPolicy = `apiVersion: audit.k8s.io/v1
+kind: Policy
+omitStages: [RequestReceived]
+rules:
+- level: Metadata
+  verbs: [create, update, patch, delete]
+  resources:
+  - {group: "", resources: [persistentvolumeclaims]}
+  - {group: kubevirt.io}
+  - {group: harvesterhci.io}
+  - {group: cdi.kubevirt.io}
+  - {group: storage.k8s.io}
+  - {group: snapshot.storage.k8s.io}
+- level: None
+`
 
 func TestMain(m *testing.M) {
 	os.Exit(run(m))
@@ -90,6 +112,13 @@ func run(m *testing.M) int {
 		BinaryAssetsDirectory: assets,
 		WebhookInstallOptions: envtest.WebhookInstallOptions{Paths: []string{rendered}, LocalServingHost: "127.0.0.1"},
 	}
+	policy := filepath.Join(tmp, "audit-policy.yaml")
+	if err := os.WriteFile(policy, []byte(auditPolicy), 0o644); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	suite.auditLog = filepath.Join(tmp, "audit.log")
+	suite.env.ControlPlane.GetAPIServer().Configure().Set("audit-policy-file", policy).Set("audit-log-path", suite.auditLog)
 	start := time.Now()
 	if suite.cfg, err = suite.env.Start(); err != nil {
 		fmt.Fprintln(os.Stderr, "start envtest:", err)
@@ -125,6 +154,10 @@ func run(m *testing.M) int {
 	}
 	if suite.webhookKubeconfig, err = serviceAccountKubeconfig(context.Background(), filepath.Join(tmp, "webhook.kubeconfig")); err != nil {
 		fmt.Fprintln(os.Stderr, "the webhook's service account:", err)
+		return 1
+	}
+	if suite.providers, err = newConfigMapVolume(filepath.Join(tmp, "providers"), "providers.yaml", baseProviders()); err != nil {
+		fmt.Fprintln(os.Stderr, "the providers file:", err)
 		return 1
 	}
 	suite.webhook = &suiteWebhook{}
@@ -225,6 +258,7 @@ func (w *suiteWebhook) start() error {
 		"--tls-cert-file", filepath.Join(opts.LocalServingCertDir, "tls.crt"),
 		"--tls-key-file", filepath.Join(opts.LocalServingCertDir, "tls.key"),
 		"--kubeconfig", suite.webhookKubeconfig, "--log-format", "text",
+		"--providers", suite.providers.path(),
 	}, filepath.Join(suite.tmp, "webhook.log"), w.probes+"/readyz")
 	return err
 }
