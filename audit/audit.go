@@ -216,7 +216,7 @@ func (a *Auditor) Decide(fs []Finding) []Finding {
 	policy := a.env.Policy()
 	for _, f := range fs {
 		d := policy.Decide(f.Rule, &rollout.Subject{Kind: f.Kind, Namespace: f.Namespace, Name: f.Name, Stored: true,
-			NamespaceLabels: a.env.View.NamespaceLabels})
+			Namespaces: a.env.View})
 		if d.Action == rollout.Off {
 			continue
 		}

@@ -90,7 +90,9 @@ func TestRolloutEndToEnd(t *testing.T) {
 		return out
 	}
 	warned := func(out string, ok bool) bool { return ok && strings.Contains(out, "Warning: [VM-V1]") }
-	denied := func(out string, ok bool) bool { return !ok && strings.Contains(out, "[VM-V1]") && strings.Contains(out, "denied the request") }
+	denied := func(out string, ok bool) bool {
+		return !ok && strings.Contains(out, "[VM-V1]") && strings.Contains(out, "denied the request")
+	}
 	admittedQuietly := func(out string, ok bool) bool { return ok && !strings.Contains(out, "Warning") }
 
 	// Before any rollout: enforced everywhere.

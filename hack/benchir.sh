@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Instructions per review of the rules and of the floor (BENCHMARKS.md §9), counted by
+# Instructions per review of the rules, of the rules under the bench rollout (20 overrides,
+# 100 exceptions: testdata/bench/rollout.yaml) and of the floor (BENCHMARKS.md §9, §10), counted by
 # valgrind's callgrind, which counts the same for the same binary and input whatever else the
 # machine does: the CPU-time ratios of `make bench` move by ±0.08 from run to run here.
 # Usage: hack/benchir.sh [REVIEW...] (names of BenchmarkReviews, default VMWith8Disks GoldenPVCDelete).
@@ -16,9 +17,11 @@ count() { # BENCH N
 	(cd webhook && GODEBUG=asyncpreemptoff=1 GOMAXPROCS=1 valgrind --tool=callgrind --callgrind-out-file=/dev/null \
 		"$bin" -test.run '^$' -test.bench "^$1\$" -test.benchtime "$2x" 2>&1 | grep -o 'Collected : [0-9]*' | awk '{print $3}')
 }
-printf '| review | rules: instructions | floor: instructions | rules / floor |\n|---|---|---|---|\n'
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN{printf "%.3f", a/b}'; }
+printf '| review | rules: instructions | rollout: instructions | floor: instructions | rules / floor | rollout / floor |\n|---|---|---|---|---|---|\n'
 for r in "${reviews[@]}"; do
 	rules=$(( ($(count "BenchmarkRules/$r" 2200) - $(count "BenchmarkRules/$r" 200)) / 2000 ))
+	rollout=$(( ($(count "BenchmarkRollout/$r" 2200) - $(count "BenchmarkRollout/$r" 200)) / 2000 ))
 	floor=$(( ($(count "BenchmarkFloor/$r" 2200) - $(count "BenchmarkFloor/$r" 200)) / 2000 ))
-	printf '| %s | %d | %d | %s |\n' "$r" "$rules" "$floor" "$(awk -v a="$rules" -v b="$floor" 'BEGIN{printf "%.3f", a/b}')"
+	printf '| %s | %d | %d | %d | %s | %s |\n' "$r" "$rules" "$rollout" "$floor" "$(ratio "$rules" "$floor")" "$(ratio "$rollout" "$floor")"
 done

@@ -10,9 +10,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"maps"
-	"path"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -134,22 +134,69 @@ type Policy struct {
 }
 
 type rule struct {
-	mutating   bool
-	action     Action
-	overrides  []override
-	exceptions []*exception // those that name this rule
+	mutating  bool
+	action    Action
+	overrides []override
+	// exceptions are those that name this rule, in the file's order; byNamespace holds, by
+	// namespace, those that name only literal namespaces, and others the rest, so that a
+	// decision tries only the exceptions that can match its namespace.
+	exceptions []*exception
+	// inNamespace memoises, by namespace, the overrides and exceptions whose namespace
+	// globs can match it (candidates): a decision then tries only those.
+	mu          sync.RWMutex
+	inNamespace map[string]*candidates
+}
+
+// candidates are a rule's overrides and exceptions that a namespace's name does not rule
+// out, in the file's order.
+type candidates struct {
+	overrides  []*override
+	exceptions []*exception
+}
+
+// maxNamespaces bounds a rule's memo of candidates; past it the memo starts again (namespaces
+// come from admitted requests and stored objects, so this is only a guard).
+const maxNamespaces = 10000
+
+// candidatesIn returns the overrides and exceptions of r that can match namespace ns.
+func (r *rule) candidatesIn(ns string) *candidates {
+	r.mu.RLock()
+	c, ok := r.inNamespace[ns]
+	r.mu.RUnlock()
+	if ok {
+		return c
+	}
+	c = &candidates{}
+	for i := range r.overrides {
+		if o := &r.overrides[i]; len(o.namespaces) == 0 || o.namespaces.match(ns) {
+			c.overrides = append(c.overrides, o)
+		}
+	}
+	for _, e := range r.exceptions {
+		if len(e.namespaces) == 0 || ns != "" && e.namespaces.match(ns) {
+			c.exceptions = append(c.exceptions, e)
+		}
+	}
+	r.mu.Lock()
+	if r.inNamespace == nil || len(r.inNamespace) >= maxNamespaces {
+		r.inNamespace = map[string]*candidates{}
+	}
+	r.inNamespace[ns] = c
+	r.mu.Unlock()
+	return c
 }
 
 type override struct {
 	action     Action
-	namespaces []string
+	namespaces globs
 	selector   labels.Selector // nil: any labels
 }
 
 type exception struct {
 	Exception
-	expires time.Time
-	kinds   map[string]bool
+	expires                                 time.Time
+	rules, namespaces, names, users, groups globs
+	kinds                                   map[string]bool
 }
 
 // Subject is the object a result is about.
@@ -160,9 +207,29 @@ type Subject struct {
 	User   string
 	Groups []string
 	Stored bool
-	// NamespaceLabels looks up a namespace's labels in the watch cache; nil or false when
-	// the namespace is not known, and then no namespaceSelector matches.
-	NamespaceLabels func(namespace string) (map[string]string, bool)
+	// Namespaces looks up the namespace's labels (the watch cache); nil, or false from it
+	// when the namespace is not known, and then no namespaceSelector matches.
+	Namespaces Namespaces
+
+	// the namespace's labels, looked up once (labelsOf)
+	labels              map[string]string
+	looked, labelsKnown bool
+}
+
+// Namespaces answers a namespace's labels (cluster.View does).
+type Namespaces interface {
+	NamespaceLabels(name string) (map[string]string, bool)
+}
+
+// labelsOf returns the subject's namespace's labels, looking them up once per subject.
+func (s *Subject) labelsOf() (map[string]string, bool) {
+	if !s.looked {
+		s.looked = true
+		if s.Namespaces != nil {
+			s.labels, s.labelsKnown = s.Namespaces.NamespaceLabels(s.Namespace)
+		}
+	}
+	return s.labels, s.labelsKnown
 }
 
 // Decision is the action a rule's result takes for a subject, and the exception that lets
@@ -239,7 +306,7 @@ func Compile(cfg Config, cat Catalogue) (*Policy, error) {
 		names[e.Name] = true
 		p.exceptions = append(p.exceptions, e)
 		for _, id := range ids {
-			if e.names(id) {
+			if e.rules.match(id) {
 				p.rules[id].exceptions = append(p.rules[id].exceptions, e)
 			}
 		}
@@ -255,7 +322,7 @@ func compileOverrides(id string, in []Override) ([]override, error) {
 	out := make([]override, 0, len(in))
 	for i, o := range in {
 		where := fmt.Sprintf("rules.%s.overrides[%d]", id, i)
-		c := override{action: o.Action, namespaces: o.Namespaces}
+		c := override{action: o.Action}
 		switch {
 		case o.Action == "":
 			return nil, fmt.Errorf("%s: action is required (%s)", where, actionsFor(false))
@@ -264,7 +331,8 @@ func compileOverrides(id string, in []Override) ([]override, error) {
 		case len(o.Namespaces) == 0 && o.NamespaceSelector == nil:
 			return nil, fmt.Errorf("%s: give namespaces (globs), a namespaceSelector, or both: an override for every namespace is the rule's action", where)
 		}
-		if err := validGlobs(o.Namespaces); err != nil {
+		var err error
+		if c.namespaces, err = compileGlobs(o.Namespaces); err != nil {
 			return nil, fmt.Errorf("%s: namespaces: %w", where, err)
 		}
 		if o.NamespaceSelector != nil {
@@ -297,16 +365,18 @@ func compileException(in *Exception, ids, kinds []string) (*exception, error) {
 	}
 	e.expires = t
 	for _, list := range []struct {
-		name  string
-		globs []string
-	}{{"rules", in.Rules}, {"namespaces", in.Namespaces}, {"names", in.Names}, {"users", in.Users}, {"groups", in.Groups}} {
-		if err := validGlobs(list.globs); err != nil {
+		name string
+		in   []string
+		out  *globs
+	}{{"rules", in.Rules, &e.rules}, {"namespaces", in.Namespaces, &e.namespaces}, {"names", in.Names, &e.names},
+		{"users", in.Users, &e.users}, {"groups", in.Groups, &e.groups}} {
+		if *list.out, err = compileGlobs(list.in); err != nil {
 			return nil, fmt.Errorf("%s: %w", list.name, err)
 		}
 	}
-	for _, g := range in.Rules {
-		if !slices.ContainsFunc(ids, func(id string) bool { return globMatch(g, id) }) {
-			return nil, fmt.Errorf("rules: %q names no rule (the rules are %s)", g, strings.Join(ids, ", "))
+	for _, g := range e.rules {
+		if !slices.ContainsFunc(ids, func(id string) bool { return globs{g}.match(id) }) {
+			return nil, fmt.Errorf("rules: %q names no rule (the rules are %s)", g.pattern, strings.Join(ids, ", "))
 		}
 	}
 	if len(in.Kinds) > 0 {
@@ -321,58 +391,30 @@ func compileException(in *Exception, ids, kinds []string) (*exception, error) {
 	return e, nil
 }
 
-func validGlobs(globs []string) error {
-	for _, g := range globs {
-		if g == "" {
-			return fmt.Errorf("an entry is empty")
-		}
-		if _, err := path.Match(g, ""); err != nil {
-			return fmt.Errorf("%q is not a valid glob", g)
-		}
-	}
-	return nil
-}
-
-// globMatch matches a glob checked by validGlobs.
-func globMatch(glob, s string) bool {
-	ok, _ := path.Match(glob, s)
-	return ok
-}
-
-func anyGlob(globs []string, s string) bool {
-	return slices.ContainsFunc(globs, func(g string) bool { return globMatch(g, s) })
-}
-
-func (e *exception) names(rule string) bool { return anyGlob(e.Rules, rule) }
-
 // Expired reports whether the exception no longer matches at now.
 func (e *exception) expired(now time.Time) bool { return !now.Before(e.expires) }
 
+// matches reports whether the exception matches s, whose namespace it can match
+// (candidatesIn).
 func (e *exception) matches(s *Subject) bool {
 	switch {
-	case len(e.Namespaces) > 0 && (s.Namespace == "" || !anyGlob(e.Namespaces, s.Namespace)):
-		return false
-	case len(e.Names) > 0 && (s.Name == "" || !anyGlob(e.Names, s.Name)):
+	case len(e.names) > 0 && (s.Name == "" || !e.names.match(s.Name)):
 		return false
 	case e.kinds != nil && !e.kinds[s.Kind]:
 		return false
-	case len(e.Users) > 0 || len(e.Groups) > 0:
-		return !s.Stored && (anyGlob(e.Users, s.User) || slices.ContainsFunc(s.Groups, func(g string) bool { return anyGlob(e.Groups, g) }))
+	case len(e.users) > 0 || len(e.groups) > 0:
+		return !s.Stored && (e.users.match(s.User) || slices.ContainsFunc(s.Groups, e.groups.match))
 	}
 	return true
 }
 
+// matches reports whether the override matches s, whose namespace's name it matches
+// (candidatesIn).
 func (o *override) matches(s *Subject) bool {
-	if len(o.namespaces) > 0 && !anyGlob(o.namespaces, s.Namespace) {
-		return false
-	}
 	if o.selector == nil {
 		return true
 	}
-	if s.NamespaceLabels == nil {
-		return false
-	}
-	l, ok := s.NamespaceLabels(s.Namespace)
+	l, ok := s.labelsOf()
 	return ok && o.selector.Matches(labels.Set(l))
 }
 
@@ -387,20 +429,30 @@ func (p *Policy) Decide(ruleID string, s *Subject) Decision {
 		return Decision{Action: Enforce}
 	}
 	d := Decision{Action: r.action}
+	if len(r.overrides) == 0 && len(r.exceptions) == 0 {
+		return d
+	}
+	c := r.candidatesIn(s.Namespace)
 	if s.Namespace != "" { // cluster-scoped objects take the rule's action
-		for i := range r.overrides {
-			if r.overrides[i].matches(s) {
-				d.Action = r.overrides[i].action
+		for _, o := range c.overrides {
+			if o.matches(s) {
+				d.Action = o.action
 				break
 			}
 		}
 	}
-	if d.Action == Off || len(r.exceptions) == 0 {
+	if d.Action == Off || len(c.exceptions) == 0 {
 		return d
 	}
-	now := p.Now()
-	for _, e := range r.exceptions {
-		if !e.expired(now) && e.matches(s) {
+	var now time.Time
+	for _, e := range c.exceptions {
+		if !e.matches(s) {
+			continue
+		}
+		if now.IsZero() {
+			now = p.Now()
+		}
+		if !e.expired(now) {
 			d.Exception = e.Name
 			break
 		}
@@ -441,7 +493,7 @@ func (p *Policy) Overrides(ruleID string) []OverrideInfo {
 	for _, o := range p.rules[ruleID].overrides {
 		var where []string
 		if len(o.namespaces) > 0 {
-			where = append(where, "namespaces "+strings.Join(o.namespaces, ","))
+			where = append(where, "namespaces "+strings.Join(o.namespaces.strings(), ","))
 		}
 		if o.selector != nil {
 			where = append(where, "namespaceSelector "+o.selector.String())

@@ -3,9 +3,11 @@ package rollout_test
 import (
 	"bytes"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,7 +114,7 @@ func TestDecide(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			labels := func(ns string) (map[string]string, bool) { l, ok := fx.Namespaces[ns]; return l, ok }
+			labels := namespaceLabels(fx.Namespaces)
 			for i, c := range fx.Cases {
 				now := c.Now
 				if now.IsZero() {
@@ -120,7 +122,7 @@ func TestDecide(t *testing.T) {
 				}
 				p.Now = func() time.Time { return now }
 				s := rollout.Subject{Kind: c.Subject.Kind, Namespace: c.Subject.Namespace, Name: c.Subject.Name,
-					User: c.Subject.User, Groups: c.Subject.Groups, Stored: c.Subject.Stored, NamespaceLabels: labels}
+					User: c.Subject.User, Groups: c.Subject.Groups, Stored: c.Subject.Stored, Namespaces: labels}
 				got := p.Decide(c.Rule, &s)
 				if got.Action != c.Want || got.Exception != c.Exception {
 					t.Errorf("case %d: %s for %+v at %s = %+v, want %s with exception %q", i, c.Rule, c.Subject, now.Format(time.RFC3339), got, c.Want, c.Exception)
@@ -149,4 +151,54 @@ func TestEmptyAndNilPolicies(t *testing.T) {
 	if err != nil || audit.Trivial() {
 		t.Errorf("a rule in Audit: trivial %v, %v", audit.Trivial(), err)
 	}
+}
+
+// namespaceLabels is a rollout.Namespaces over a map.
+type namespaceLabels map[string]map[string]string
+
+func (n namespaceLabels) NamespaceLabels(ns string) (map[string]string, bool) {
+	l, ok := n[ns]
+	return l, ok
+}
+
+// TestDecideConcurrently: decisions from many goroutines over many namespaces (the memo of
+// candidates per namespace fills as they run) answer as one goroutine does; `make test`
+// runs it with the race detector.
+func TestDecideConcurrently(t *testing.T) {
+	p, err := parse(t, []byte(`rules:
+  VM-V1:
+    overrides:
+    - {action: Audit, namespaces: [team-1*]}
+exceptions:
+- {name: odd, rules: [VM-V1], namespaces: [team-*1, team-*3], expires: '2999-01-01T00:00:00Z', reason: r}
+`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := func(i int) rollout.Decision {
+		d := rollout.Decision{Action: rollout.Enforce}
+		if fmt.Sprint(i)[0] == '1' {
+			d.Action = rollout.Audit
+		}
+		if i%10 == 1 || i%10 == 3 {
+			d.Exception = "odd"
+		}
+		return d
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 500 {
+				n := (i*7 + g) % 500
+				s := rollout.Subject{Kind: "VirtualMachine", Namespace: fmt.Sprintf("team-%d", n), Name: "web"}
+				if got := p.Decide("VM-V1", &s); got != want(n) {
+					t.Errorf("team-%d: %+v, want %+v", n, got, want(n))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }

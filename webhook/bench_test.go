@@ -123,6 +123,28 @@ func ruleHandler(files *cluster.Files) http.Handler {
 	return benchHandler(files, webhook.Hooks(benchEnv(files))).Mux()
 }
 
+// rolloutHandler is ruleHandler under testdata/bench/rollout.yaml: 20 overrides every rule
+// inherits and 100 exceptions naming every rule, none matching a benchmark review, so each
+// decision tries them all and the answers are the rules handler's.
+func rolloutHandler(tb testing.TB, files *cluster.Files) http.Handler {
+	tb.Helper()
+	data, err := os.ReadFile("../testdata/bench/rollout.yaml")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	f, err := providers.Parse(data, webhook.Catalogue())
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if n, m := len(f.Policy().Overrides("VM-V1")), len(f.Policy().ExceptionsOf("VM-V1")); n != 20 || m != 100 {
+		tb.Fatalf("the bench rollout gives VM-V1 %d overrides and %d exceptions, want 20 and 100", n, m)
+	}
+	env := benchEnv(files)
+	env.Providers = providers.NewStore(f)
+	env.Providers.UseHarvester(files, "", nil)
+	return benchHandler(files, webhook.Hooks(env)).Mux()
+}
+
 // emptyHandler serves every path of the route table with hooks whose rules return an empty
 // result: the handler still reads the body, decodes and checks the AdmissionReview
 // (webhook.DecodeReview), checks the route, records metrics and encodes an allowed answer.
@@ -227,11 +249,12 @@ func describe(resp *admissionv1.AdmissionResponse) string {
 // from the fixtures' view, and the empty handler and kubewebhook's allow it without a patch.
 func TestBenchReviews(t *testing.T) {
 	view := fixtureView(t)
-	rules, empty, kwh := ruleHandler(view), emptyHandler(view), kubewebhookHandler(t)
+	rules, empty, kwh, rollout := ruleHandler(view), emptyHandler(view), kubewebhookHandler(t), rolloutHandler(t, view)
 	for _, c := range benchCases {
 		t.Run(c.name, func(t *testing.T) {
 			body := benchBody(t, c.file)
 			checkBenchAnswer(t, c, send(rules, c.path, body))
+			checkBenchAnswer(t, c, send(rollout, c.path, body))
 			if resp := answer(t, send(empty, c.path, body)); !resp.Allowed || resp.Patch != nil || len(resp.AuditAnnotations) > 0 {
 				t.Errorf("empty handler: %s, want a plain allow", describe(resp))
 			}
@@ -276,18 +299,22 @@ func benchReview(b *testing.B, h http.Handler, c benchCase, body []byte, check f
 //   - empty: the floor, the same handler and round trip with rules that do nothing
 //     (emptyHandler);
 //   - kubewebhook: kubewebhook's own handler with no-op webhooks (kubewebhookHandler), which
-//     the floor must stay below.
+//     the floor must stay below;
+//   - rollout: the rules under a rollout of 20 overrides and 100 exceptions that every
+//     decision tries (rolloutHandler).
 //
-// The handlers take turns in blocks of reviews (alternate), so that all three see the same
+// The handlers take turns in blocks of reviews (alternate), so that all four see the same
 // machine, and each one's CPU time, wall time and allocations per review are reported with
 // the ratios to the floor. hack/benchratio prints the medians of several runs (`make bench`).
 func BenchmarkReviews(b *testing.B) {
 	view := fixtureView(b)
-	handlers := []namedHandler{{"rules", ruleHandler(view)}, {"empty", emptyHandler(view)}, {"kubewebhook", kubewebhookHandler(b)}}
+	handlers := []namedHandler{{"rules", ruleHandler(view)}, {"empty", emptyHandler(view)}, {"kubewebhook", kubewebhookHandler(b)},
+		{"rollout", rolloutHandler(b, view)}}
 	for _, c := range benchCases {
 		body := benchBody(b, c.file)
 		b.Run(c.name, func(b *testing.B) {
 			checkBenchAnswer(b, c, send(handlers[0].h, c.path, body))
+			checkBenchAnswer(b, c, send(handlers[3].h, c.path, body))
 			alternate(b, handlers, func(int) (string, []byte) { return c.path, body })
 		})
 	}
@@ -296,6 +323,12 @@ func BenchmarkReviews(b *testing.B) {
 // BenchmarkRules and BenchmarkFloor are the rules handler and the floor of BenchmarkReviews
 // each on its own, for profiles (-cpuprofile, -memprofile) of one handler.
 func BenchmarkRules(b *testing.B) { benchReviews(b, ruleHandler(fixtureView(b)), checkBenchAnswer) }
+
+// BenchmarkRollout is the rollout handler of BenchmarkReviews on its own (hack/benchir.sh).
+func BenchmarkRollout(b *testing.B) {
+	view := fixtureView(b)
+	benchReviews(b, rolloutHandler(b, view), checkBenchAnswer)
+}
 func BenchmarkFloor(b *testing.B) { benchReviews(b, emptyHandler(fixtureView(b)), nil) }
 
 // BenchmarkFixtureMix is the stream `make bench-load` sends (every admission fixture,

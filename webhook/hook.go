@@ -89,7 +89,7 @@ func (h *Hook) Run(req *admit.Request) (res admit.Result, err error) {
 	var subject rollout.Subject
 	if !policy.Trivial() {
 		subject = rollout.Subject{Kind: h.Route.Kind, Namespace: req.Namespace, Name: req.Name,
-			User: req.User.Username, Groups: req.User.Groups, NamespaceLabels: env.View.NamespaceLabels}
+			User: req.User.Username, Groups: req.User.Groups, Namespaces: env.View}
 		// IMG-V6 Off or excepted is not evaluated at all: no SubjectAccessReview is sent, and
 		// what it guards is read as for a user who may get it.
 		if h.asks && policy.Decide(validators.RuleImageAccess, &subject).Skipped() {

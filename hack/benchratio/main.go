@@ -33,22 +33,27 @@ func main() {
 		fmt.Fprintln(os.Stderr, "benchratio: no BenchmarkReviews or BenchmarkFixtureMix lines with per-handler figures in the input")
 		os.Exit(2)
 	}
-	fmt.Println("| review | rules: CPU µs (wall µs) | empty: CPU µs (wall µs) | **rules / empty, CPU** | rules / empty, wall | kubewebhook / empty, CPU | rules: B, allocs | empty: B, allocs | runs |")
-	fmt.Println("|---|---|---|---|---|---|---|---|---|")
+	fmt.Println("| review | rules: CPU µs (wall µs) | empty: CPU µs (wall µs) | **rules / empty, CPU** | rules / empty, wall | **rollout / empty, CPU** | kubewebhook / empty, CPU | rules: B, allocs | empty: B, allocs | runs |")
+	fmt.Println("|---|---|---|---|---|---|---|---|---|---|")
 	worst, worstName := 0.0, ""
 	for _, name := range order {
 		m := func(metric string) float64 { return median(runs[name][metric]) }
 		ratio := m("rules/empty-cpu")
-		if name != "FixtureMix" && ratio > worst {
-			worst, worstName = ratio, name
+		// The goal holds for the rules alone and under the bench rollout (BENCHMARKS.md §10).
+		for handler, r := range map[string]float64{"": ratio, " under the rollout": m("rollout/empty-cpu")} {
+			if name != "FixtureMix" && r > worst {
+				worst, worstName = r, name+handler
+			}
 		}
-		kwh := "–"
-		if len(runs[name]["kubewebhook/empty-cpu"]) > 0 {
-			kwh = fmt.Sprintf("%.2f", m("kubewebhook/empty-cpu"))
+		column := func(metric string) string {
+			if len(runs[name][metric]) == 0 {
+				return "–"
+			}
+			return fmt.Sprintf("%.2f", m(metric))
 		}
-		fmt.Printf("| %s | %.1f (%.1f) | %.1f (%.1f) | **%.2f** | %.2f | %s | %.0f, %.0f | %.0f, %.0f | %d |\n", name,
+		fmt.Printf("| %s | %.1f (%.1f) | %.1f (%.1f) | **%.2f** | %.2f | **%s** | %s | %.0f, %.0f | %.0f, %.0f | %d |\n", name,
 			m("rules-cpu-ns/review")/1e3, m("rules-ns/review")/1e3, m("empty-cpu-ns/review")/1e3, m("empty-ns/review")/1e3,
-			ratio, m("rules/empty-wall"), kwh,
+			ratio, m("rules/empty-wall"), column("rollout/empty-cpu"), column("kubewebhook/empty-cpu"),
 			m("rules-B/review"), m("rules-allocs/review"), m("empty-B/review"), m("empty-allocs/review"), len(runs[name]["rules/empty-cpu"]))
 	}
 	if *goal > 0 {
@@ -56,7 +61,7 @@ func main() {
 		if worst > *goal {
 			verdict = "NOT MET"
 		}
-		fmt.Printf("\ngoal: every review's rules within %.2f× the floor (CPU): %s (highest %.2f, %s)\n", *goal, verdict, worst, worstName)
+		fmt.Printf("\ngoal: every review's rules, alone and under the bench rollout, within %.2f× the floor (CPU): %s (highest %.2f, %s)\n", *goal, verdict, worst, worstName)
 	}
 }
 
