@@ -235,8 +235,9 @@ func (r *Result) Apply(p *rollout.Policy, s *rollout.Subject) {
 		}
 		return d
 	}
+	// Filtered in place: what is kept is written at or before where it was read.
 	denials, warnings := r.Denials, r.Warnings
-	r.Denials, r.Warnings = nil, nil
+	r.Denials, r.Warnings = denials[:0], warnings[:0]
 	for _, w := range warnings {
 		d := decide(w.Rule)
 		w.Action, w.Exception = d.Action, d.Exception
