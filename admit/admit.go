@@ -263,26 +263,28 @@ func (r *Result) Apply(p *rollout.Policy, s *rollout.Subject) {
 			r.Denials = append(r.Denials, f)
 		}
 	}
-	if len(r.Patch) == 0 {
-		return
-	}
-	kept := make([]bool, len(r.Patch))
-	all := true
+	var kept []bool // made only when an operation is withheld
 	for i := range r.Patch {
 		op := &r.Patch[i]
 		d := decide(op.Rule)
 		op.Action, op.Exception = d.Action, d.Exception
-		switch {
-		case d.Action == rollout.Off:
-			all = false
-		case d.Exception != "" || d.Action == rollout.Audit:
+		if d.Action == rollout.Enforce && d.Exception == "" {
+			if kept != nil {
+				kept[i] = true
+			}
+			continue
+		}
+		if kept == nil {
+			kept = make([]bool, len(r.Patch))
+			for j := range i {
+				kept[j] = true
+			}
+		}
+		if d.Action != rollout.Off {
 			r.Withheld = append(r.Withheld, *op)
-			all = false
-		default:
-			kept[i] = true
 		}
 	}
-	if !all {
+	if kept != nil {
 		r.Patch = keep(r.Patch, kept)
 	}
 }
