@@ -1,3 +1,8 @@
+//go:build integration
+
+// Run by `make integration` (.ci/run runs it): it compiles cyclonus's NetworkPolicy
+// matcher, a heavy test-only dependency.
+
 // Package deploy tests the manifests in this folder that no other package reads.
 package deploy
 

@@ -1,7 +1,8 @@
-//go:build !fuzzing
+//go:build integration
 
-// The API server's dispatcher (k8s.io/apiserver) is a large dependency tree: hack/fuzz.sh
-// builds with -tags fuzzing to leave this file out of the instrumented fuzzing build.
+// Run by `make integration` (.ci/run runs it): the API server's dispatcher and CEL
+// (k8s.io/apiserver) are a large dependency tree, which `make test` and the instrumented
+// fuzzing build (hack/fuzz.sh) leave out.
 
 package webhook_test
 

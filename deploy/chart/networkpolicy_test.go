@@ -1,3 +1,8 @@
+//go:build integration
+
+// Run by `make integration` (.ci/run runs it): it needs the pinned helm (HELM, built by
+// hack/helmbin).
+
 package chart
 
 import (
