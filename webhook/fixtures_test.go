@@ -13,6 +13,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/sirupsen/logrus"
@@ -62,7 +63,15 @@ type fixture struct {
 
 func testHandler(t testing.TB) *webhook.Handler {
 	t.Helper()
-	view, err := cluster.LoadFiles("../testdata/cluster")
+	objs, err := testClusterObjects()
+	if err != nil {
+		t.Fatal(err)
+	}
+	copies := make([]*unstructured.Unstructured, len(objs))
+	for i, u := range objs {
+		copies[i] = u.DeepCopy()
+	}
+	view, err := cluster.NewFiles(copies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -71,6 +80,12 @@ func testHandler(t testing.TB) *webhook.Handler {
 	log.SetOutput(io.Discard)
 	return &webhook.Handler{Hooks: webhook.Hooks(env), Log: log}
 }
+
+// testClusterObjects parses testdata/cluster once per test binary (the YAML is most of a
+// handler's set-up); each handler gets its own copies, so no test sees another's changes.
+var testClusterObjects = sync.OnceValues(func() ([]*unstructured.Unstructured, error) {
+	return cluster.ReadManifests("../testdata/cluster")
+})
 
 // fixtureMuxes serve each fixture with the handler of its cluster view: testdata/cluster
 // with the fixture's Settings in place of the view's; one handler per distinct Settings.

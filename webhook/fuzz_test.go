@@ -139,6 +139,10 @@ func FuzzRulesDecode(f *testing.F) {
 		if !json.Valid(obj) {
 			return // no review can carry it (FuzzAdmissionHTTP covers such bodies)
 		}
+		carried, ok := fuzzCarry(t, obj)
+		if !ok {
+			return // nested too deep for a review to carry it
+		}
 		for _, hook := range h.Hooks {
 			r := hook.Route
 			known := []string{admit.RuleDecode}
@@ -147,10 +151,7 @@ func FuzzRulesDecode(f *testing.F) {
 			}
 			for _, sub := range r.SubResources {
 				for _, op := range []admissionv1.Operation{admissionv1.Create, admissionv1.Update, admissionv1.Delete} {
-					req, ok := fuzzReview(t, r, sub, op, obj)
-					if !ok {
-						return // nested too deep for a review to carry it
-					}
+					req := fuzzRequest(r, sub, op, carried)
 					res, err := hook.Admit(context.Background(), req)
 					restore := admit.UseReferenceDecoder()
 					ref, refErr := hook.Admit(context.Background(), req)
@@ -192,13 +193,33 @@ func FuzzRulesDecode(f *testing.F) {
 	})
 }
 
-// fuzzReview builds the request of an admission.k8s.io/v1 AdmissionReview for route r with
-// obj as the object (CREATE), as both objects (UPDATE) or as the old object (DELETE), and
-// decodes it as the handler does, so the rules see what the API server would send. obj
-// must be JSON; ok is false when it is nested too deep for a review to carry it.
-func fuzzReview(t *testing.T, r *webhook.Route, sub string, op admissionv1.Operation, obj []byte) (*admissionv1.AdmissionRequest, bool) {
+// fuzzCarry is obj as a rule receives it: carried in an admission.k8s.io/v1
+// AdmissionReview, encoded and read back by DecodeReview (which compacts it). It is false
+// when obj is nested deeper than the API server's JSON decoders accept. One round trip per
+// input: the review around obj is the same for every route and operation.
+func fuzzCarry(t *testing.T, obj []byte) ([]byte, bool) {
 	t.Helper()
-	raw := runtime.RawExtension{Raw: obj}
+	body, err := json.Marshal(&admissionv1.AdmissionReview{
+		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
+		Request:  &admissionv1.AdmissionRequest{UID: "fuzz-uid", Object: runtime.RawExtension{Raw: obj}},
+	})
+	if err != nil {
+		t.Fatalf("review does not encode: %v", err)
+	}
+	review, err := webhook.DecodeReview(body)
+	if err != nil && strings.Contains(err.Error(), "exceeded max depth") {
+		return nil, false
+	}
+	if err != nil {
+		t.Fatalf("well-formed review refused: %v\n%s", err, body)
+	}
+	return review.Request.Object.Raw, true
+}
+
+// fuzzRequest is the request of a review for route r with operation op whose objects are
+// copies of carried (from fuzzCarry): a create has it as the object, a delete as the old
+// object, an update as both.
+func fuzzRequest(r *webhook.Route, sub string, op admissionv1.Operation, carried []byte) *admissionv1.AdmissionRequest {
 	req := &admissionv1.AdmissionRequest{
 		UID:         "fuzz-uid",
 		Kind:        metav1.GroupVersionKind{Group: r.Group, Version: r.Version, Kind: r.Kind},
@@ -211,29 +232,16 @@ func fuzzReview(t *testing.T, r *webhook.Route, sub string, op admissionv1.Opera
 	if r.Namespaced {
 		req.Namespace = "default"
 	}
+	raw := func() runtime.RawExtension { return runtime.RawExtension{Raw: bytes.Clone(carried)} }
 	switch op {
 	case admissionv1.Create:
-		req.Object = raw
+		req.Object = raw()
 	case admissionv1.Update:
-		req.Object, req.OldObject = raw, raw
+		req.Object, req.OldObject = raw(), raw()
 	case admissionv1.Delete:
-		req.OldObject = raw
+		req.OldObject = raw()
 	}
-	body, err := json.Marshal(&admissionv1.AdmissionReview{
-		TypeMeta: metav1.TypeMeta{APIVersion: admissionv1.SchemeGroupVersion.String(), Kind: "AdmissionReview"},
-		Request:  req,
-	})
-	if err != nil {
-		t.Fatalf("review does not encode: %v", err)
-	}
-	review, err := webhook.DecodeReview(body)
-	if err != nil && strings.Contains(err.Error(), "exceeded max depth") {
-		return nil, false // nested deeper than any JSON decoder of the API server's accepts
-	}
-	if err != nil {
-		t.Fatalf("well-formed review refused: %v\n%s", err, body)
-	}
-	return review.Request, true
+	return req
 }
 
 // fuzzTimeout is how long one input may run, seed inputs under the race detector included.
