@@ -41,8 +41,10 @@ test: fmt-check
 # The tests `make test` leaves out, in files tagged `integration` (each says why): the chart
 # with the pinned helm, the API server's own webhook dispatcher and admission configuration
 # loaders, cyclonus's NetworkPolicy matcher, the built binary (SIGTERM under load, the
-# image archive) and the audit of hack/genview's 24,200-object view. The binary is built first and handed to them, so the non-race build is
-# compiled once (it shares the build cache with `make e2e` and `make image`). .ci/run runs it.
+# image archive) and the audit of hack/genview's 24,200-object view. The binary is built
+# first and handed to them, so the non-race build is compiled once (it shares the build
+# cache with `make e2e` and `make image`). .ci/run runs it. A file tagged integration
+# whose package is not listed here fails internal/testbin's test in make test.
 INTEGRATION_PKGS := ./audit ./certs ./cmd ./deploy/... ./hack/image ./webhook
 integration: build
 	@set -e; helm=$$(hack/helmbin/build.sh); \

@@ -4,33 +4,35 @@
 # contributor has after `go mod download`); warm is the same steps again right after. Steps
 # run in the order given, sharing the caches as they do in CI, and each is timed on its own.
 #
-#   hack/testtime.sh                         # make test, then the other .ci/run targets
-#   hack/testtime.sh 'vet=go vet ./...' ...  # any NAME=COMMAND steps
+#   hack/testtime.sh                          # make test, then the other .ci/run targets
+#   hack/testtime.sh 'make test' 'go vet ./...'  # any commands, each one step
 #
-# Prints a Markdown table: step, cold seconds, warm seconds.
+# Prints a Markdown table: step, cold seconds, warm seconds, and their sums.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 steps=("$@")
-[ ${#steps[@]} -gt 0 ] || steps=("make test=make test" "make integration=make integration" "make dashboard-test=make dashboard-test" \
-	"make fuzz FUZZTIME=5s=make fuzz FUZZTIME=5s" "make soak SOAK_DURATION=20s=make soak SOAK_DURATION=20s" "make e2e=make e2e")
+# The steps of .ci/run, in its order.
+[ ${#steps[@]} -gt 0 ] || steps=("make test" "make integration" "make dashboard-test" \
+	"make fuzz FUZZTIME=5s" "make soak SOAK_DURATION=20s" "make e2e")
 scratch=$(mktemp -d)
 trap 'chmod -R u+w "$scratch" 2>/dev/null; rm -rf "$scratch"' EXIT
 export GOCACHE="$scratch/gocache" HELM_BIN_CACHE="$scratch/helm-bin" K8S_BINS_CACHE="$scratch/k8s-bins" GOFLAGS=-mod=readonly
 declare -A cold warm
 for pass in cold warm; do
 	for s in "${steps[@]}"; do
-		name="${s%%=*}" cmd="${s#*=}"
 		start=$(date +%s)
-		if ! bash -c "$cmd" >"$scratch/log" 2>&1; then
-			echo "testtime: $name failed ($pass):" >&2; tail -30 "$scratch/log" >&2; exit 1
+		if ! bash -c "$s" >"$scratch/log" 2>&1; then
+			echo "testtime: $s failed ($pass):" >&2; tail -30 "$scratch/log" >&2; exit 1
 		fi
 		took=$(( $(date +%s) - start ))
-		if [ $pass = cold ]; then cold[$name]=$took; else warm[$name]=$took; fi
-		echo "testtime: $name $pass ${took}s" >&2
+		if [ $pass = cold ]; then cold[$s]=$took; else warm[$s]=$took; fi
+		echo "testtime: $s $pass ${took}s" >&2
 	done
 done
 printf '| step | cold | warm |\n|---|---|---|\n'
+total_cold=0 total_warm=0
 for s in "${steps[@]}"; do
-	name="${s%%=*}"
-	printf '| `%s` | %d s | %d s |\n' "$name" "${cold[$name]}" "${warm[$name]}"
+	printf '| `%s` | %d s | %d s |\n' "$s" "${cold[$s]}" "${warm[$s]}"
+	total_cold=$((total_cold + cold[$s])) total_warm=$((total_warm + warm[$s]))
 done
+printf '| all of them | %d s | %d s |\n' "$total_cold" "$total_warm"
