@@ -346,14 +346,7 @@ func BenchmarkFixtureMix(b *testing.B) {
 	}
 	var mix []review
 	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			b.Fatal(err)
-		}
-		var fx fixture
-		if err := json.Unmarshal(data, &fx); err != nil {
-			b.Fatalf("%s: %v", file, err)
-		}
+		fx := readFixture(b, file)
 		var buf bytes.Buffer
 		if err := json.Compact(&buf, fx.Review); err != nil {
 			b.Fatalf("%s: %v", file, err)

@@ -3,7 +3,6 @@ package webhook_test
 import (
 	"encoding/json"
 	"net/http"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -28,14 +27,7 @@ func TestUnchangedUpdateIsNeverDenied(t *testing.T) {
 	muxes := newFixtureMuxes(t)
 	replayed := 0
 	for _, file := range files {
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var fx fixture
-		if err := json.Unmarshal(data, &fx); err != nil {
-			t.Fatal(err)
-		}
+		fx := readFixture(t, file)
 		var review admissionv1.AdmissionReview
 		if err := json.Unmarshal(fx.Review, &review); err != nil {
 			t.Fatal(err)

@@ -81,6 +81,23 @@ func testHandler(t testing.TB) *webhook.Handler {
 	return &webhook.Handler{Hooks: webhook.Hooks(env), Log: log}
 }
 
+// readFixture reads one fixture file; a field the fixture type does not know is an error, so
+// a misspelt expectation cannot pass unchecked.
+func readFixture(t testing.TB, file string) fixture {
+	t.Helper()
+	data, err := os.ReadFile(file)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fx fixture
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&fx); err != nil {
+		t.Fatalf("%s does not parse: %v", file, err)
+	}
+	return fx
+}
+
 // testClusterObjects parses testdata/cluster once per test binary (the YAML is most of a
 // handler's set-up); each handler gets its own copies, so no test sees another's changes.
 var testClusterObjects = sync.OnceValues(func() ([]*unstructured.Unstructured, error) {
@@ -169,16 +186,7 @@ func TestAdmissionFixtures(t *testing.T) {
 	for _, file := range files {
 		name := strings.TrimSuffix(strings.TrimPrefix(strings.TrimPrefix(file, "../testdata/admission/"), "../testdata/"), ".json")
 		t.Run(name, func(t *testing.T) {
-			data, err := os.ReadFile(file)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var fx fixture
-			dec := json.NewDecoder(bytes.NewReader(data))
-			dec.DisallowUnknownFields()
-			if err := dec.Decode(&fx); err != nil {
-				t.Fatalf("fixture does not parse: %v", err)
-			}
+			fx := readFixture(t, file)
 			rec := httptest.NewRecorder()
 			req := httptest.NewRequest(http.MethodPost, fx.Webhook, bytes.NewReader(fx.Review))
 			req.Header.Set("Content-Type", "application/json")

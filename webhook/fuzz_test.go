@@ -294,14 +294,7 @@ func TestFuzzCorporaHoldEveryFixture(t *testing.T) {
 	}
 	for _, file := range files {
 		name := "fixture-" + filepath.Base(filepath.Dir(file)) + "-" + strings.TrimSuffix(filepath.Base(file), ".json")
-		data, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var fx fixture
-		if err := json.Unmarshal(data, &fx); err != nil {
-			t.Fatal(err)
-		}
+		fx := readFixture(t, file)
 		if seed := filepath.Join("testdata/fuzz/FuzzAdmissionHTTP", name); update {
 			if _, err := os.Stat(seed); err != nil {
 				var review bytes.Buffer

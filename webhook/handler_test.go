@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"strings"
 	"testing"
 
@@ -249,14 +248,7 @@ func TestHandlerCountsRolloutResults(t *testing.T) {
 		{"img-m2-audit-patches-nothing-and-records-the-would-be-patch-and-its-warning", []count{{"IMG-M1", "patch", "Enforce", 1}, {"IMG-M2", "audit", "Audit", 2}, {"IMG-M2", "patch", "Enforce", 0}}, []count{{"IMG-M2", "default", "Audit", 0}}},
 	} {
 		t.Run(tc.fixture, func(t *testing.T) {
-			data, err := os.ReadFile("../testdata/rollout/" + tc.fixture + ".json")
-			if err != nil {
-				t.Fatal(err)
-			}
-			var fx fixture
-			if err := json.Unmarshal(data, &fx); err != nil {
-				t.Fatal(err)
-			}
+			fx := readFixture(t, "../testdata/rollout/"+tc.fixture+".json")
 			f, err := providers.Parse(fx.Providers, webhook.Catalogue())
 			if err != nil {
 				t.Fatal(err)
