@@ -1,7 +1,8 @@
 //go:build integration
 
-// Run by `make integration` (and so by .ci/run): building hack/genview's 24,200 objects
-// under the race detector takes 15 s, a quarter of make test's time budget.
+// Run by `make integration` (and so by .ci/run): under the race detector this test took
+// 19.7 s (14 s building hack/genview's 24,200 objects, 5.5 s auditing them), a third of
+// make test's time budget.
 
 package audit_test
 

@@ -137,9 +137,7 @@ type rule struct {
 	mutating  bool
 	action    Action
 	overrides []override
-	// exceptions are those that name this rule, in the file's order; byNamespace holds, by
-	// namespace, those that name only literal namespaces, and others the rest, so that a
-	// decision tries only the exceptions that can match its namespace.
+	// exceptions are those that name this rule, in the file's order.
 	exceptions []*exception
 	// inNamespace memoises, by namespace, the overrides and exceptions whose namespace
 	// globs can match it (candidates): a decision then tries only those.
@@ -391,8 +389,12 @@ func compileException(in *Exception, ids, kinds []string) (*exception, error) {
 	return e, nil
 }
 
-// Expired reports whether the exception no longer matches at now.
+// expired reports whether the exception no longer matches at now.
 func (e *exception) expired(now time.Time) bool { return !now.Before(e.expires) }
+
+func (e *exception) info() ExceptionInfo {
+	return ExceptionInfo{Name: e.Name, Rules: e.Rules, Expires: e.expires, Reason: e.Reason, Ticket: e.Ticket}
+}
 
 // matches reports whether the exception matches s, whose namespace it can match
 // (candidatesIn).
@@ -522,19 +524,20 @@ func (p *Policy) Exceptions() []ExceptionInfo {
 	}
 	out := make([]ExceptionInfo, len(p.exceptions))
 	for i, e := range p.exceptions {
-		out[i] = ExceptionInfo{Name: e.Name, Rules: e.Rules, Expires: e.expires, Reason: e.Reason, Ticket: e.Ticket}
+		out[i] = e.info()
 	}
 	return out
 }
 
-// ExceptionsOf names rule's exceptions (expired or not), for `storage-webhook rules`.
-func (p *Policy) ExceptionsOf(ruleID string) []string {
+// ExceptionsOf lists rule's exceptions (expired or not) in the order of the file, for
+// `storage-webhook rules`.
+func (p *Policy) ExceptionsOf(ruleID string) []ExceptionInfo {
 	if p == nil || p.rules[ruleID] == nil {
 		return nil
 	}
-	var out []string
+	var out []ExceptionInfo
 	for _, e := range p.rules[ruleID].exceptions {
-		out = append(out, e.Name)
+		out = append(out, e.info())
 	}
 	return out
 }

@@ -218,7 +218,6 @@ func RulesTable() string {
 func RolloutTable(p *rollout.Policy, now time.Time) string {
 	var b strings.Builder
 	b.WriteString("| ID | webhook | action | overrides (first match wins) | exceptions |\n|---|---|---|---|---|\n")
-	exceptions := p.Exceptions()
 	seen := map[string]bool{}
 	for _, r := range Routes() {
 		for _, rule := range r.Rules {
@@ -230,13 +229,12 @@ func RolloutTable(p *rollout.Policy, now time.Time) string {
 			for _, o := range p.Overrides(rule.ID) {
 				overrides = append(overrides, string(o.Action)+" in "+o.Where)
 			}
-			for _, name := range p.ExceptionsOf(rule.ID) {
-				e := exceptions[slices.IndexFunc(exceptions, func(e rollout.ExceptionInfo) bool { return e.Name == name })]
+			for _, e := range p.ExceptionsOf(rule.ID) {
 				state := "until "
 				if e.Expired(now) {
 					state = "expired "
 				}
-				names = append(names, name+" ("+state+e.Expires.UTC().Format(time.RFC3339)+")")
+				names = append(names, e.Name+" ("+state+e.Expires.UTC().Format(time.RFC3339)+")")
 			}
 			cell := func(parts []string) string { return strings.ReplaceAll(strings.Join(parts, "; "), "|", "\\|") }
 			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s |\n", rule.ID, rule.Webhook, p.Action(rule.ID), cell(overrides), cell(names))
