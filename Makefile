@@ -14,19 +14,33 @@ FUZZTIME ?= 10s
 GORACE  ?= atexit_sleep_ms=0
 export GORACE
 
-.PHONY: all build image run test integration fmt-check dashboard-test check-example lint fmt generate k8s-bins helm-bin chart deploy-manifests e2e fuzz soak bench bench-load bench-apiserver
+.PHONY: all build test-bin image run test integration fmt-check dashboard-test check-example lint fmt generate k8s-bins helm-bin chart deploy-manifests e2e fuzz soak bench bench-load bench-apiserver
 
 all: build
 
 build:
-	$(NORACE) build -ldflags '$(LDFLAGS)' -o $(BIN) .
+	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN) .
 
-# Everything else that is not race-instrumented is compiled as the release binary is, and
-# as hack/helmbin and hack/k8sbins build helm and the API server: static (CGO_ENABLED=0)
-# and -trimpath. One compile of each dependency then serves the binary, the integration and
-# e2e tests and the soak tool; on a cold build cache a second set of flags cost .ci/run
-# minutes.
-NORACE := CGO_ENABLED=0 GOFLAGS='$(GOFLAGS) -trimpath' $(GO)
+# The binary the integration, soak and e2e tests run: make test's flags, linked static (the
+# image test packs it into a scratch image, as `make image` packs the shipped one); race
+# reports still name functions and lines without the symbol table (-s -w). internal/testbin
+# builds the same when STORAGE_WEBHOOK_BIN is unset.
+test-bin:
+	$(TESTENV) $(GO) build -ldflags '$(LDFLAGS) -linkmode=external -extldflags=-static' -o $(TESTBIN) .
+
+# Every test build uses make test's flags: the race detector, and the pure-Go DNS resolver and
+# user lookup (netgo,osusergo) that the shipped CGO_ENABLED=0 binary has. The integration and
+# e2e tests, the binary they run ($(TESTBIN), `make test-bin`), the soak tool, the dashboard
+# test and the chart tests' helm (hack/helmbin, with the same k8s.io versions as go.mod) then
+# reuse make test's compile of every dependency: on an empty build cache a second set of flags
+# cost .ci/run a second compile of ~800 packages (README, "Tests"). Only `make build` and
+# `make image`, the shipped binary, are built without the race detector.
+# They are in GOFLAGS so that what the tests build themselves (internal/testbin, e2e's helm
+# post-renderer) and hack/helmbin/build.sh get them too; a -tags on a go command line replaces
+# GOFLAGS' one, so integration and e2e name TESTTAGS again.
+TESTTAGS := netgo,osusergo
+TESTENV  := GOFLAGS='$(GOFLAGS) -race -tags=$(TESTTAGS)'
+TESTBIN  ?= bin/storage-webhook-race
 
 # OCI image archive of the static binary on scratch, running as 65532:65532;
 # no Docker needed. Load it with `ctr -n k8s.io images import`, `podman load`
@@ -40,35 +54,39 @@ image: build
 run:
 	$(GO) run . serve --cluster examples/cluster --self-signed --listen 127.0.0.1:8443 --metrics-listen 127.0.0.1:8080 --log-format text
 
-# The README's test command: gofmt, then every hermetic test with the race detector, each
+# The README's test command: gofmt, then every hermetic test with the race detector (TESTENV), each
 # package vetted with every go vet check as go test compiles it (-vet=all: vet needs no
 # second compile of its own). What needs a built binary, helm, or a heavy test-only
 # dependency is in `make integration` (README, "Tests", has each target's cold and warm time).
 test: fmt-check
-	$(GO) test -race -vet=all -count=1 ./...
+	$(TESTENV) $(GO) test -vet=all -count=1 ./...
 
 # The tests `make test` leaves out, in files tagged `integration` (each says why): the chart
 # with the pinned helm, the API server's own webhook dispatcher and admission configuration
 # loaders, cyclonus's NetworkPolicy matcher, the built binary (SIGTERM under load, the
-# image archive) and the audit of hack/genview's 24,200-object view. The binary is built
-# first and handed to them, so the non-race build is compiled once (it shares the build
-# cache with `make e2e` and `make image`). .ci/run runs it. A file tagged integration
-# whose package is not listed here fails internal/testbin's test in make test.
-# Only the tests of those files run (make test ran the others, with the race detector), and
-# without the race detector: what they exercise is helm, the API server's code, cyclonus and
-# the built binary, whose builds are not race-instrumented either.
-INTEGRATION_PKGS := ./audit ./certs ./cmd ./deploy/... ./hack/image ./webhook
+# image archive) and the audit of hack/genview's 24,200-object view. Only the tests of those
+# files run (make test ran the others), with make test's flags, so they add a compile of only
+# what they alone import; the binary ($(TESTBIN)) and helm are built with the same flags.
+# .ci/run runs it. A file tagged integration whose package is not listed here fails
+# internal/testbin's test in make test.
+# hack/image's test packs a 50 MB binary twice: 46 s with the race detector instrumenting
+# compress/flate, 5 s without. The packer has no concurrency and its few dependencies are
+# quick to compile, so it runs without the race detector.
+INTEGRATION_NORACE := ./hack/image
+INTEGRATION_PKGS := ./audit ./certs ./cmd ./deploy/... ./webhook $(INTEGRATION_NORACE)
 INTEGRATION_TESTS = $(shell grep -rlx --include='*_test.go' '//go:build integration' . | xargs awk -F '[^A-Za-z0-9_]+' '/^func Test/ {print $$2}' | paste -sd'|')
-integration: build
-	@set -e; helm=$$(hack/helmbin/build.sh); \
-	HELM=$$helm STORAGE_WEBHOOK_BIN=$(CURDIR)/$(BIN) $(NORACE) test -vet=all -count=1 -tags integration -run '^($(INTEGRATION_TESTS))$$' $(INTEGRATION_PKGS)
+integration: test-bin
+	@set -e; helm=$$($(TESTENV) hack/helmbin/build.sh); \
+	export HELM=$$helm STORAGE_WEBHOOK_BIN=$(CURDIR)/$(TESTBIN); \
+	$(TESTENV) $(GO) test -tags=$(TESTTAGS),integration -vet=all -count=1 -run '^($(INTEGRATION_TESTS))$$' $(filter-out $(INTEGRATION_NORACE),$(INTEGRATION_PKGS)); \
+	$(GO) test -tags=$(TESTTAGS),integration -vet=all -count=1 -run '^($(INTEGRATION_TESTS))$$' $(INTEGRATION_NORACE)
 
 # The Grafana dashboard (deploy/components/monitoring/dashboard.json): loads in Grafana,
 # every query parses with Prometheus's own PromQL parser and reads only metrics and labels
 # the live registry of metrics.New() exports. A module of its own (hack/dashboardtest), so
 # prometheus/prometheus's requirements never move the service's; `./...` here skips it.
 dashboard-test:
-	cd hack/dashboardtest && $(NORACE) test -vet=all -count=1 ./...
+	cd hack/dashboardtest && $(TESTENV) $(GO) test -vet=all -count=1 ./...
 
 # Fuzz every fuzz target for FUZZTIME each, one after another (hack/fuzz.sh); their seed
 # corpora and any crashers found (<package>/testdata/fuzz/) also run in `make test`.
@@ -122,17 +140,17 @@ deploy-manifests: build
 	for o in cert-manager manual; do $$bins/kubectl kustomize deploy/overlays/$$o > bin/deploy/$$o.yaml; echo "bin/deploy/$$o.yaml"; done
 
 # End-to-end tests against a real kube-apiserver and etcd (envtest), with the real binary.
-e2e: build
+e2e: test-bin
 	@set -e; bins=$$(hack/k8sbins/build.sh); \
-	helm=$$(hack/helmbin/build.sh); \
-	HELM=$$helm KUBEBUILDER_ASSETS=$$bins STORAGE_WEBHOOK_BIN=$(CURDIR)/$(BIN) $(NORACE) test -count=1 -tags e2e -parallel 4 -timeout 15m ./e2e/...
+	helm=$$($(TESTENV) hack/helmbin/build.sh); \
+	HELM=$$helm KUBEBUILDER_ASSETS=$$bins STORAGE_WEBHOOK_BIN=$(CURDIR)/$(TESTBIN) $(TESTENV) $(GO) test -tags=$(TESTTAGS),e2e -count=1 -parallel 4 -timeout 15m ./e2e/...
 
 # Bounded soak: a mixed stream of every fixture review at a fixed rate for a fixed time,
 # reporting requests, errors, latency and RSS (fails on any error or >10 % RSS growth).
 SOAK_DURATION ?= 60s
 SOAK_RATE ?= 200
-soak: build
-	$(NORACE) run ./hack/soak -binary $(BIN) -duration $(SOAK_DURATION) -rate $(SOAK_RATE)
+soak: test-bin
+	$(TESTENV) $(GO) run ./hack/soak -binary $(TESTBIN) -duration $(SOAK_DURATION) -rate $(SOAK_RATE)
 
 # Per review, in process (BENCHMARKS.md §1): the rules, the floor (the same handler with rules
 # that do nothing) and kubewebhook's own handler take turns on each benchmark review and on

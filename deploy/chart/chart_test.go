@@ -1,6 +1,6 @@
 // Package chart tests the Helm chart in deploy/chart/storage-webhook: the files generated
 // from the kustomize base and the route table (one source of truth, two packagings), and,
-// with a real helm binary ($HELM, `make test` builds it), lint and renders.
+// with a real helm binary ($HELM, `make integration` builds it), lint and renders.
 package chart
 
 import (

@@ -23,12 +23,12 @@ import (
 	"github.com/hcistorage/storage-webhook/webhook"
 )
 
-// helm runs the pinned helm binary ($HELM; `make test` builds it with hack/helmbin).
+// helm runs the pinned helm binary ($HELM; `make integration` builds it with hack/helmbin).
 func helm(t *testing.T, args ...string) (string, error) {
 	t.Helper()
 	bin := os.Getenv("HELM")
 	if bin == "" {
-		t.Skip("HELM is not set: `make test` builds the pinned helm (hack/helmbin) and sets it")
+		t.Skip("HELM is not set: `make integration` builds the pinned helm (hack/helmbin) and sets it")
 	}
 	var out, errOut bytes.Buffer
 	cmd := exec.Command(bin, args...)

@@ -1,7 +1,7 @@
 //go:build integration
 
-// Run by `make integration` (.ci/run runs it): it packs the built binary (STORAGE_WEBHOOK_BIN,
-// or one testbin builds).
+// Run by `make integration` (.ci/run runs it), without the race detector (the Makefile says
+// why): it packs the built binary (STORAGE_WEBHOOK_BIN, or one testbin builds).
 
 package main
 

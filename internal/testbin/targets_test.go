@@ -10,6 +10,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"golang.org/x/mod/modfile"
+	"golang.org/x/mod/semver"
 )
 
 // TestMakeIntegrationRunsEveryIntegrationFile: a test file tagged `integration` is left out
@@ -21,11 +24,8 @@ func TestMakeIntegrationRunsEveryIntegrationFile(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := regexp.MustCompile(`(?m)^INTEGRATION_PKGS := (.+)$`).FindSubmatch(makefile)
-	if m == nil {
-		t.Fatal("Makefile has no INTEGRATION_PKGS line")
-	}
-	pkgs := strings.Fields(string(m[1]))
+	list := makeVar(t, makefile, "INTEGRATION_PKGS")
+	pkgs := strings.Fields(list)
 	runs := func(dir string) bool {
 		return slices.ContainsFunc(pkgs, func(p string) bool {
 			p = strings.TrimPrefix(p, "./")
@@ -53,7 +53,7 @@ func TestMakeIntegrationRunsEveryIntegrationFile(t *testing.T) {
 		rel, _ := filepath.Rel(root, path)
 		files = append(files, rel)
 		if dir := filepath.ToSlash(filepath.Dir(rel)); !runs(dir) {
-			t.Errorf("%s is tagged integration but INTEGRATION_PKGS (%s) does not name ./%s", rel, m[1], dir)
+			t.Errorf("%s is tagged integration but INTEGRATION_PKGS (%s) does not name ./%s", rel, list, dir)
 		}
 		if src, _ := os.ReadFile(path); !bytes.Contains(src, []byte("make integration")) {
 			t.Errorf("%s does not say it is run by `make integration`", rel)
@@ -66,6 +66,19 @@ func TestMakeIntegrationRunsEveryIntegrationFile(t *testing.T) {
 	if len(files) == 0 {
 		t.Fatal("found no file tagged integration: is the walk reading the repository?")
 	}
+}
+
+// makeVar is the value of the Makefile's `NAME := value` line, with the $(OTHER) variables
+// it names replaced by their own `:=` values.
+func makeVar(t *testing.T, makefile []byte, name string) string {
+	t.Helper()
+	m := regexp.MustCompile(`(?m)^` + name + ` := (.+)$`).FindSubmatch(makefile)
+	if m == nil {
+		t.Fatalf("Makefile has no %s := line", name)
+	}
+	return regexp.MustCompile(`\$\((\w+)\)`).ReplaceAllStringFunc(string(m[1]), func(ref string) string {
+		return makeVar(t, makefile, ref[2:len(ref)-1])
+	})
 }
 
 // buildTag is the expression of a Go file's //go:build line ("" without one).
@@ -86,4 +99,56 @@ func buildTag(path string) (string, error) {
 		}
 	}
 	return "", s.Err()
+}
+
+// TestTagsAreTheMakefiles: the binary testbin builds when STORAGE_WEBHOOK_BIN is unset has
+// the Makefile's test tags, so it reuses make test's compile instead of doing a second one.
+func TestTagsAreTheMakefiles(t *testing.T) {
+	makefile, err := os.ReadFile("../../Makefile")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := makeVar(t, makefile, "TESTTAGS"); got != Tags {
+		t.Errorf("Makefile TESTTAGS = %q, testbin.Tags = %q: make them the same", got, Tags)
+	}
+}
+
+// TestHelmBuildReusesTheTestCompile: hack/helmbin builds helm with make test's flags, and a
+// package is compiled once only if every module below it is at the same version in both
+// builds. A module hack/helmbin/go.mod requires at a version older than go.mod's (helm's
+// release pins an older client-go, say) makes the chart tests compile that module, and all
+// that imports it, a second time: 24 MB of k8s.io source, minutes on an empty build cache.
+// Helm requiring a newer version than ours is left as it is (lowering it is not possible).
+func TestHelmBuildReusesTheTestCompile(t *testing.T) {
+	read := func(path string) map[string]string {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f, err := modfile.ParseLax(path, data, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		versions := map[string]string{}
+		for _, r := range f.Require {
+			versions[r.Mod.Path] = r.Mod.Version
+		}
+		return versions
+	}
+	service, helm := read("../../go.mod"), read("../../hack/helmbin/go.mod")
+	compared := 0
+	for path, want := range service {
+		got, ok := helm[path]
+		if !ok {
+			continue
+		}
+		compared++
+		if semver.Compare(got, want) < 0 {
+			t.Errorf("hack/helmbin/go.mod requires %s %s, go.mod %s: raise it (cd hack/helmbin && go get %s@%s && go mod tidy)",
+				path, got, want, path, want)
+		}
+	}
+	if compared < 10 {
+		t.Fatalf("compared %d modules required by both go.mod files: are they read?", compared)
+	}
 }
