@@ -140,10 +140,12 @@ deploy-manifests: build
 	for o in cert-manager manual; do $$bins/kubectl kustomize deploy/overlays/$$o > bin/deploy/$$o.yaml; echo "bin/deploy/$$o.yaml"; done
 
 # End-to-end tests against a real kube-apiserver and etcd (envtest), with the real binary.
+# -vet=all as in make test: go vet's results are cached by its flags too, and with go test's
+# default subset vet would type-check the ~800 packages below e2e a second time.
 e2e: test-bin
 	@set -e; bins=$$(hack/k8sbins/build.sh); \
 	helm=$$($(TESTENV) hack/helmbin/build.sh); \
-	HELM=$$helm KUBEBUILDER_ASSETS=$$bins STORAGE_WEBHOOK_BIN=$(CURDIR)/$(TESTBIN) $(TESTENV) $(GO) test -tags=$(TESTTAGS),e2e -count=1 -parallel 4 -timeout 15m ./e2e/...
+	HELM=$$helm KUBEBUILDER_ASSETS=$$bins STORAGE_WEBHOOK_BIN=$(CURDIR)/$(TESTBIN) $(TESTENV) $(GO) test -tags=$(TESTTAGS),e2e -vet=all -count=1 -parallel 4 -timeout 15m ./e2e/...
 
 # Bounded soak: a mixed stream of every fixture review at a fixed rate for a fixed time,
 # reporting requests, errors, latency and RSS (fails on any error or >10 % RSS growth).

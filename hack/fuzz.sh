@@ -5,6 +5,11 @@
 # <package>/testdata/fuzz/<FuzzXxx>/, where it stays as a regression seed that `go test`
 # runs with the rest of the seed corpus. Prints the number of execs of each target.
 #
+# -vet=off: make test vets these packages with every check. go test's own vet would
+# type-check all ~780 packages below them again (vet's cache entries are keyed by the
+# compile, and the fuzzer's instrumented compile is another one): minutes of CPU when the
+# build cache is empty.
+#
 # FUZZMINIMIZETIME (default 5s) bounds each minimization: at go test's 60s default,
 # minimizing one new input can take a whole short run.
 #
@@ -42,7 +47,7 @@ for entry in "${targets[@]}"; do
 	# Without the integration tag, the tests that pull in large dependency trees
 	# (webhook/conditions_test.go links k8s.io/apiserver) are left out: building them with
 	# fuzzing instrumentation took 6 minutes on a cold cache.
-	if ! "$GO" test "./$dir" -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$FUZZMINIMIZETIME" 2>&1 | tee "$log"; then
+	if ! "$GO" test "./$dir" -vet=off -run '^$' -fuzz "^$name\$" -fuzztime "$FUZZTIME" -fuzzminimizetime "$FUZZMINIMIZETIME" 2>&1 | tee "$log"; then
 		# Go 1.26's fuzz coordinator can fail a run at the -fuzztime deadline with a bare
 		# "context deadline exceeded" and no input (go.dev/issue/75804, fixed in Go 1.27),
 		# most often on a loaded machine. That is not a crash: note it and go on.
