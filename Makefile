@@ -38,8 +38,12 @@ test-bin:
 # They are in GOFLAGS so that what the tests build themselves (internal/testbin, e2e's helm
 # post-renderer) and hack/helmbin/build.sh get them too; a -tags on a go command line replaces
 # GOFLAGS' one, so integration and e2e name TESTTAGS again.
+# -dwarf=false: go test links test binaries without DWARF (-s -w), and test-bin and helm are
+# linked so too, so the DWARF the compiler writes for every package would be thrown away; not
+# writing it cut the compile of client-go's clientset by 10 % (215 → 195 CPU-s). Race reports
+# and panics read the line table, which stays.
 TESTTAGS := netgo,osusergo
-TESTENV  := GOFLAGS='$(GOFLAGS) -race -tags=$(TESTTAGS)'
+TESTENV  := GOFLAGS='$(GOFLAGS) -race -tags=$(TESTTAGS) -gcflags=all=-dwarf=false'
 TESTBIN  ?= bin/storage-webhook-race
 
 # OCI image archive of the static binary on scratch, running as 65532:65532;
