@@ -24,7 +24,7 @@ build:
 # The binary the integration, soak and e2e tests run: make test's flags, linked static (the
 # image test packs it into a scratch image, as `make image` packs the shipped one); race
 # reports still name functions and lines without the symbol table (-s -w). internal/testbin
-# builds the same when STORAGE_WEBHOOK_BIN is unset.
+# runs this target when STORAGE_WEBHOOK_BIN is unset.
 test-bin:
 	$(TESTENV) $(GO) build -ldflags '$(LDFLAGS) -linkmode=external -extldflags=-static' -o $(TESTBIN) .
 
@@ -58,8 +58,8 @@ image: build
 run:
 	$(GO) run . serve --cluster examples/cluster --self-signed --listen 127.0.0.1:8443 --metrics-listen 127.0.0.1:8080 --log-format text
 
-# The README's test command: gofmt, then every hermetic test with the race detector (TESTENV), each
-# package vetted with every go vet check as go test compiles it (-vet=all: vet needs no
+# The README's test command: gofmt, then every hermetic test with TESTENV's race detector,
+# each package vetted with every go vet check as go test compiles it (-vet=all: vet needs no
 # second compile of its own). What needs a built binary, helm, or a heavy test-only
 # dependency is in `make integration` (README, "Tests", has each target's cold and warm time).
 test: fmt-check
@@ -78,12 +78,13 @@ test: fmt-check
 # quick to compile, so it runs without the race detector.
 INTEGRATION_NORACE := ./hack/image
 INTEGRATION_PKGS := ./audit ./certs ./cmd ./deploy/... ./webhook $(INTEGRATION_NORACE)
+INTEGRATION_TEST = test -tags=$(TESTTAGS),integration -vet=all -count=1 -run '^($(INTEGRATION_TESTS))$$'
 INTEGRATION_TESTS = $(shell grep -rlx --include='*_test.go' '//go:build integration' . | xargs awk -F '[^A-Za-z0-9_]+' '/^func Test/ {print $$2}' | paste -sd'|')
 integration: test-bin
 	@set -e; helm=$$($(TESTENV) hack/helmbin/build.sh); \
 	export HELM=$$helm STORAGE_WEBHOOK_BIN=$(CURDIR)/$(TESTBIN); \
-	$(TESTENV) $(GO) test -tags=$(TESTTAGS),integration -vet=all -count=1 -run '^($(INTEGRATION_TESTS))$$' $(filter-out $(INTEGRATION_NORACE),$(INTEGRATION_PKGS)); \
-	$(GO) test -tags=$(TESTTAGS),integration -vet=all -count=1 -run '^($(INTEGRATION_TESTS))$$' $(INTEGRATION_NORACE)
+	$(TESTENV) $(GO) $(INTEGRATION_TEST) $(filter-out $(INTEGRATION_NORACE),$(INTEGRATION_PKGS)); \
+	$(GO) $(INTEGRATION_TEST) $(INTEGRATION_NORACE)
 
 # The Grafana dashboard (deploy/components/monitoring/dashboard.json): loads in Grafana,
 # every query parses with Prometheus's own PromQL parser and reads only metrics and labels

@@ -5,7 +5,7 @@
 # version and this module's go.sum hash: a cached build is reused as it is, anything else
 # is a rebuild.
 # It builds with the GOFLAGS it is given: the Makefile's test targets give make test's
-# (-race -tags=netgo,osusergo), and this module requires the k8s.io versions go.mod does, so
+# (TESTENV: the race detector, its tags, no DWARF), and this module requires the k8s.io versions go.mod does, so
 # helm reuses make test's compile of client-go and the rest and compiles only its own
 # packages (internal/testbin's TestHelmBuildReusesTheTestCompile keeps the versions in step).
 # The flags are part of the cache key.

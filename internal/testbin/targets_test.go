@@ -101,18 +101,6 @@ func buildTag(path string) (string, error) {
 	return "", s.Err()
 }
 
-// TestTagsAreTheMakefiles: the binary testbin builds when STORAGE_WEBHOOK_BIN is unset has
-// the Makefile's test tags, so it reuses make test's compile instead of doing a second one.
-func TestTagsAreTheMakefiles(t *testing.T) {
-	makefile, err := os.ReadFile("../../Makefile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got := makeVar(t, makefile, "TESTTAGS"); got != Tags {
-		t.Errorf("Makefile TESTTAGS = %q, testbin.Tags = %q: make them the same", got, Tags)
-	}
-}
-
 // TestHelmBuildReusesTheTestCompile: hack/helmbin builds helm with make test's flags, and a
 // package is compiled once only if every module below it is at the same version in both
 // builds. A module hack/helmbin/go.mod requires at a version older than go.mod's (helm's

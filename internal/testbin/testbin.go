@@ -1,6 +1,6 @@
 // Package testbin gives tests the storage-webhook binary: the one `make test-bin` built (the
-// Makefile passes it as STORAGE_WEBHOOK_BIN), or one built once per test process as `make
-// test-bin` builds it, so every build shares make test's build cache entries.
+// Makefile passes it as STORAGE_WEBHOOK_BIN), or one built once per test process by `make
+// test-bin` itself, so the Makefile stays the one place that says how.
 package testbin
 
 import (
@@ -11,11 +11,6 @@ import (
 	"sync"
 	"testing"
 )
-
-// Tags are the build tags of every test build, the Makefile's TESTTAGS: the pure-Go DNS
-// resolver and user lookup of the shipped CGO_ENABLED=0 binary, which also let the race-built
-// binary link statically.
-const Tags = "netgo,osusergo"
 
 var (
 	once  sync.Once
@@ -39,13 +34,11 @@ func Path(t testing.TB) string {
 		built = filepath.Join(dir, "storage-webhook")
 		_, file, _, _ := runtime.Caller(0)
 		root := filepath.Join(filepath.Dir(file), "..", "..")
-		cmd := exec.Command("go", "build", "-race", "-tags="+Tags,
-			"-ldflags=-linkmode=external -extldflags=-static", "-o", built, ".")
-		cmd.Dir = root
+		cmd := exec.Command("make", "-C", root, "test-bin", "TESTBIN="+built)
 		out, err = cmd.CombinedOutput()
 	})
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatalf("make test-bin: %v\n%s", err, out)
 	}
 	return built
 }
